@@ -1,0 +1,205 @@
+"""Prompt-able CLIP encoders: one forward loop over open_clip's own transformer blocks.
+
+The encoders know nothing about methods. A method hands them per-layer prompt tensors through two
+typed injection points:
+
+* :class:`ImagePrompts` -- ``layers[0]`` is appended after CLS+patches (after the positional
+  embedding, before ``ln_pre``); ``layers[i]`` (i >= 1) replaces the last ``m`` tokens before block i.
+* :class:`TextPrompts` -- ``layers[0]`` is the first-layer context written at positions
+  ``start .. start+m-1`` of the token embeddings (before the positional embedding); ``layers[i]``
+  replaces those positions before block i. ``embeddings`` lets a method supply the whole first-layer
+  input instead (e.g. CoOp with the class token in front or in the middle).
+
+A prompt is ``[m, d]`` (shared by every sequence in the batch) or ``[N, m, d]`` (one per sequence).
+``None`` at a deeper layer keeps whatever the previous block produced at those positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+PromptLayers = Sequence[torch.Tensor | None]
+
+
+@dataclass
+class ImagePrompts:
+    layers: PromptLayers = field(default_factory=list)
+
+
+@dataclass
+class TextPrompts:
+    layers: PromptLayers = field(default_factory=list)
+    start: int = 1
+    embeddings: torch.Tensor | None = None
+
+
+def _batched(prompt: torch.Tensor, batch: int, dtype: torch.dtype) -> torch.Tensor:
+    prompt = prompt.to(dtype)
+    if prompt.dim() == 2:
+        return prompt.unsqueeze(0).expand(batch, -1, -1)
+    if prompt.shape[0] != batch:
+        raise ValueError(f"per-sequence prompt has {prompt.shape[0]} rows for a batch of {batch}")
+    return prompt
+
+
+def _layer(layers: PromptLayers, index: int) -> torch.Tensor | None:
+    return layers[index] if index < len(layers) else None
+
+
+def _check_depth(layers: PromptLayers, n_blocks: int, what: str) -> None:
+    if len(layers) > n_blocks:
+        raise ValueError(f"{what} prompts given for {len(layers)} layers but the encoder has {n_blocks}")
+
+
+class _BlockRunner(nn.Module):
+    """Runs open_clip residual blocks, optionally with activation checkpointing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gradient_checkpointing = False
+
+    def run(self, block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        if self.gradient_checkpointing and torch.is_grad_enabled() and x.requires_grad:
+            return checkpoint(block, x, None, None, attn_mask, use_reentrant=False)
+        return block(x, attn_mask=attn_mask)
+
+
+class PromptedImageEncoder(_BlockRunner):
+    """CLIP's ViT image tower, re-run with optional prompt tokens."""
+
+    def __init__(self, visual: nn.Module) -> None:
+        super().__init__()
+        unsupported = []
+        if getattr(visual, "attn_pool", None) is not None:
+            unsupported.append("attention pooling")
+        if getattr(visual, "pool_type", "tok") != "tok":
+            unsupported.append(f"pool_type={visual.pool_type!r}")
+        if getattr(visual, "final_ln_after_pool", False):
+            unsupported.append("final_ln_after_pool")
+        if not getattr(visual.transformer, "batch_first", True):
+            unsupported.append("sequence-first transformer")
+        if not hasattr(visual, "conv1"):
+            unsupported.append("non-ViT image tower")
+        if unsupported:
+            raise ValueError(f"prompted image encoding supports standard CLIP ViTs only; got {', '.join(unsupported)}")
+        # Plain attribute assignment would register a second parent for the modules; keep a list.
+        self._visual = [visual]
+
+    @property
+    def visual(self) -> nn.Module:
+        return self._visual[0]
+
+    @property
+    def width(self) -> int:
+        return int(self.visual.conv1.weight.shape[0])
+
+    @property
+    def layers(self) -> int:
+        return len(self.visual.transformer.resblocks)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Patch + class embeddings with positions: ``[B, 1 + n_patches, width]``."""
+        v = self.visual
+        x = v.conv1(images.to(v.conv1.weight.dtype))
+        x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+        cls = v.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], -1, -1)
+        return torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
+
+    def forward(
+        self, images: torch.Tensor, prompts: ImagePrompts | None = None, normalize: bool = False
+    ) -> torch.Tensor:
+        v = self.visual
+        layers = prompts.layers if prompts is not None else ()
+        _check_depth(layers, self.layers, "image")
+        x = self.embed(images)
+        batch = x.shape[0]
+        first = _layer(layers, 0)
+        if first is not None:
+            x = torch.cat([x, _batched(first, batch, x.dtype)], dim=1)
+        x = v.ln_pre(x)
+        for index, block in enumerate(v.transformer.resblocks):
+            deep = _layer(layers, index) if index > 0 else None
+            if deep is not None:
+                m = deep.shape[-2]
+                x = torch.cat([x[:, :-m], _batched(deep, batch, x.dtype)], dim=1)
+            x = self.run(block, x, None)
+        pooled = v.ln_post(x[:, 0])
+        features = pooled @ v.proj if v.proj is not None else pooled
+        return F.normalize(features, dim=-1) if normalize else features
+
+
+class PromptedTextEncoder(_BlockRunner):
+    """CLIP's causal text transformer, re-run with optional prompts and exact truncation.
+
+    The sequence is cut after the longest EOT position in the batch: under the causal mask later
+    tokens cannot influence the EOT feature, so the result equals the full-length computation.
+    """
+
+    def __init__(self, clip: nn.Module) -> None:
+        super().__init__()
+        if getattr(clip, "text_pool_type", "argmax") != "argmax":
+            raise ValueError(f"prompted text encoding needs argmax (EOT) pooling, not {clip.text_pool_type!r}")
+        if not getattr(clip.transformer, "batch_first", True):
+            raise ValueError("prompted text encoding needs a batch-first open_clip transformer")
+        self._clip = [clip]
+
+    @property
+    def clip(self) -> nn.Module:
+        return self._clip[0]
+
+    @property
+    def width(self) -> int:
+        return int(self.clip.ln_final.weight.shape[0])
+
+    @property
+    def layers(self) -> int:
+        return len(self.clip.transformer.resblocks)
+
+    def token_embeddings(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Frozen token embeddings ``[N, L, width]`` (no positional embedding)."""
+        return self.clip.token_embedding(tokens)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        prompts: TextPrompts | None = None,
+        normalize: bool = False,
+        truncate: bool = True,
+    ) -> torch.Tensor:
+        clip = self.clip
+        layers = prompts.layers if prompts is not None else ()
+        start = prompts.start if prompts is not None else 1
+        _check_depth(layers, self.layers, "text")
+        eot = tokens.argmax(dim=-1)
+        length = int(eot.max().item()) + 1 if truncate else tokens.shape[1]
+        if prompts is not None and prompts.embeddings is not None:
+            x = prompts.embeddings[:, :length]
+        else:
+            x = clip.token_embedding(tokens[:, :length])
+        dtype = clip.positional_embedding.dtype
+        x = x.to(dtype)
+        count = x.shape[0]
+        first = _layer(layers, 0)
+        if first is not None:
+            m = first.shape[-2]
+            if start + m > length:
+                raise ValueError(f"text prompt positions {start}..{start + m - 1} run past the EOT token")
+            x = torch.cat([x[:, :start], _batched(first, count, dtype), x[:, start + m :]], dim=1)
+        x = x + clip.positional_embedding[:length].to(dtype)
+        mask = clip.attn_mask[:length, :length] if clip.attn_mask is not None else None
+        for index, block in enumerate(clip.transformer.resblocks):
+            deep = _layer(layers, index) if index > 0 else None
+            if deep is not None:
+                m = deep.shape[-2]
+                x = torch.cat([x[:, :start], _batched(deep, count, dtype), x[:, start + m :]], dim=1)
+            x = self.run(block, x, mask)
+        pooled = clip.ln_final(x[torch.arange(count, device=x.device), eot])
+        projection = clip.text_projection
+        features = projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
+        return F.normalize(features, dim=-1) if normalize else features

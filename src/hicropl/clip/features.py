@@ -1,0 +1,140 @@
+"""Frozen class text features: templates, template ensembles, description ensembles, disk cache.
+
+An ensemble encodes every sentence with the frozen text encoder, L2-normalises each embedding,
+averages them per class and re-normalises the mean (CLIP's and CoPrompt's recipe). Results are cached
+on disk keyed by the backbone checksum and the exact sentences, so a second run with the same weights
+and classes does not re-encode thousands of descriptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from hicropl.clip.load import CLIPBackbone
+
+# CoOp's hand-crafted prompt per dataset: the prompts behind the CLIP row of the paper's tables.
+DATASET_TEMPLATES: dict[str, str] = {
+    "OxfordPets": "a photo of a {}, a type of pet.",
+    "OxfordFlowers": "a photo of a {}, a type of flower.",
+    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
+    "DescribableTextures": "{} texture.",
+    "EuroSAT": "a centered satellite photo of {}.",
+    "StanfordCars": "a photo of a {}.",
+    "Food101": "a photo of {}, a type of food.",
+    "SUN397": "a photo of a {}.",
+    "Caltech101": "a photo of a {}.",
+    "UCF101": "a photo of a person doing {}.",
+    "ImageNet": "a photo of a {}.",
+    "ImageNetSketch": "a photo of a {}.",
+    "ImageNetV2": "a photo of a {}.",
+    "ImageNetA": "a photo of a {}.",
+    "ImageNetR": "a photo of a {}.",
+}
+DEFAULT_TEMPLATE = "a photo of a {}."
+
+
+@lru_cache(maxsize=1)
+def imagenet_templates() -> tuple[str, ...]:
+    """CLIP's 80 ImageNet prompt templates (see resources/SOURCES.md)."""
+    text = resources.files("hicropl.clip").joinpath("resources/imagenet_templates.txt").read_text("utf-8")
+    return tuple(line for line in text.splitlines() if line.strip())
+
+
+def dataset_template(dataset: str | None) -> str:
+    return DATASET_TEMPLATES.get(dataset or "", DEFAULT_TEMPLATE)
+
+
+def readable(classname: str) -> str:
+    """Class names in files use ``_`` for spaces; prompts use spaces."""
+    return classname.replace("_", " ")
+
+
+def class_prompts(template: str, classnames: Sequence[str]) -> list[str]:
+    return [template.format(readable(name)) for name in classnames]
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("HICROPL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "hicropl")
+    return Path(root)
+
+
+@torch.no_grad()
+def encode_sentences(backbone: CLIPBackbone, sentences: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+    """L2-normalised frozen text embeddings ``[N, d]`` in fp32."""
+    chunks = []
+    for begin in range(0, len(sentences), batch_size):
+        tokens = backbone.tokenize(sentences[begin : begin + batch_size])
+        chunks.append(backbone.encode_text(tokens).float())
+    return F.normalize(torch.cat(chunks), dim=-1)
+
+
+def _cache_key(backbone: CLIPBackbone, groups: Sequence[Sequence[str]]) -> str:
+    payload = json.dumps({"backbone": backbone.checksum, "groups": [list(g) for g in groups]}, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def ensemble_features(
+    backbone: CLIPBackbone,
+    groups: Sequence[Sequence[str]],
+    cache_dir: Path | None = None,
+) -> torch.Tensor:
+    """One feature per group of sentences: normalise each, average, re-normalise -> ``[G, d]``.
+
+    With ``cache_dir`` the result is read from / written to ``cache_dir/text_features/<key>.pt``.
+    """
+    if any(len(group) == 0 for group in groups):
+        raise ValueError("every class needs at least one sentence to build its text feature")
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / "text_features" / f"{_cache_key(backbone, groups)}.pt"
+        if path.exists():
+            try:
+                cached = torch.load(path, map_location="cpu", weights_only=True)
+                if isinstance(cached, torch.Tensor) and cached.shape[0] == len(groups):
+                    return cached.to(backbone.device)
+            except Exception:  # a damaged cache entry is recomputed, never trusted
+                path.unlink(missing_ok=True)
+    flat = [sentence for group in groups for sentence in group]
+    embeddings = encode_sentences(backbone, flat)
+    means = []
+    offset = 0
+    for group in groups:
+        means.append(embeddings[offset : offset + len(group)].mean(dim=0))
+        offset += len(group)
+    features = F.normalize(torch.stack(means), dim=-1)
+    if path is not None:
+        _atomic_save(features.cpu(), path)
+    return features
+
+
+def template_features(
+    backbone: CLIPBackbone,
+    classnames: Sequence[str],
+    templates: Sequence[str],
+    cache_dir: Path | None = None,
+) -> torch.Tensor:
+    """Zero-shot classifier weights from one template or an ensemble of templates ``[C, d]``."""
+    groups = [[template.format(readable(name)) for template in templates] for name in classnames]
+    return ensemble_features(backbone, groups, cache_dir)
+
+
+def _atomic_save(tensor: torch.Tensor, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(tensor, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,27 @@
+"""Methods, each registered by name. Importing this package registers the built-in ones."""
+
+from hicropl.methods.base import (
+    ClassSet,
+    MethodConfig,
+    MethodOutput,
+    MethodRuntime,
+    PromptMethod,
+    build_method,
+    get_method_class,
+    list_methods,
+    register_method,
+)
+
+__all__ = [
+    "ClassSet",
+    "MethodConfig",
+    "MethodOutput",
+    "MethodRuntime",
+    "PromptMethod",
+    "build_method",
+    "get_method_class",
+    "list_methods",
+    "register_method",
+]
+
+from hicropl.methods import zeroshot  # noqa: F401  (registers "zeroshot")

@@ -1,0 +1,209 @@
+"""The interface every method implements, and the registry that finds methods by name.
+
+A method is an ``nn.Module`` that holds only its own (trainable or method-specific) state; the
+frozen :class:`~hicropl.clip.CLIPBackbone` is referenced, never registered, so it never reaches the
+optimiser, a checkpoint or a state dict. The engine drives every method the same way:
+
+* ``method(images, labels)`` in training returns a :class:`MethodOutput` with the loss;
+* ``with method.evaluating(): method(images)`` in evaluation, where class text features that do
+  not depend on the image are computed once per evaluation instead of once per batch;
+* ``method.set_classes(classes)`` switches the class set (base -> novel, another dataset).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from hicropl.clip.load import CLIPBackbone
+from hicropl.config import from_dict
+from hicropl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ClassSet:
+    """The classes a method classifies, with what is needed to build their frozen text features."""
+
+    names: tuple[str, ...]
+    dataset: str | None = None
+    description_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise ValueError("a class set needs at least one class name")
+        object.__setattr__(self, "names", tuple(self.names))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class MethodOutput:
+    """What a forward pass returns: logits always, the loss and its terms when labels were given."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None
+    terms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class MethodConfig:
+    """Base class of every method's config dataclass."""
+
+
+@dataclass
+class MethodRuntime:
+    """Where a method may cache frozen features, and what it recorded about their provenance."""
+
+    cache_dir: Path | None = None
+    records: dict[str, Any] = field(default_factory=dict)
+
+
+class PromptMethod(nn.Module):
+    """Base class: holds the backbone by reference and implements evaluation caching."""
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    # Methods whose class text features depend on the image (CoCoOp) or whose forward mutates
+    # state (HiCroPL "official") set this to False.
+    caches_class_features: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        config: MethodConfig,
+        backbone: CLIPBackbone,
+        classes: ClassSet,
+        runtime: MethodRuntime | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self._backbone = [backbone]
+        self.runtime = runtime or MethodRuntime()
+        self.classes = classes
+        self._class_cache: torch.Tensor | None = None
+
+    @property
+    def backbone(self) -> CLIPBackbone:
+        return self._backbone[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.device
+
+    # --- to implement -------------------------------------------------------------------------
+    def set_classes(self, classes: ClassSet) -> None:
+        """Switch the class set; subclasses rebuild class-dependent buffers and call super()."""
+        self.classes = classes
+        self._class_cache = None
+
+    def class_features(self) -> torch.Tensor:
+        """Class text features ``[C, d]`` as used by the logits (method-specific)."""
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+        raise NotImplementedError
+
+    # --- shared behaviour -----------------------------------------------------------------------
+    def cached_class_features(self) -> torch.Tensor:
+        """``class_features()``, or the copy computed once for the current evaluation."""
+        if self._class_cache is not None:
+            return self._class_cache
+        return self.class_features()
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Evaluation mode, no grad, and class features computed once for the whole evaluation."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                if self.caches_class_features:
+                    self._class_cache = self.class_features()
+                yield
+        finally:
+            self._class_cache = None
+            self.train(was_training)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters the optimiser updates, each once (aliased handles are distinct objects)."""
+        seen: set[int] = set()
+        params = []
+        for param in self.parameters():
+            if param.requires_grad and id(param) not in seen:
+                seen.add(id(param))
+                params.append(param)
+        return params
+
+    def num_trainable(self) -> int:
+        return sum(p.numel() for p in self.trainable_parameters())
+
+    def logit_scale(self) -> torch.Tensor:
+        return self.backbone.logit_scale
+
+
+MethodFactory = Callable[..., PromptMethod]
+_REGISTRY: dict[str, type[PromptMethod]] = {}
+
+
+def register_method(cls: type[PromptMethod]) -> type[PromptMethod]:
+    """Class decorator: make ``cls`` available under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty `name`")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"method name {cls.name!r} is already registered by {_REGISTRY[cls.name].__name__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _ensure_builtin_methods() -> None:
+    import hicropl.methods  # noqa: F401  (importing registers the built-in methods)
+
+
+def list_methods() -> list[str]:
+    _ensure_builtin_methods()
+    return sorted(_REGISTRY)
+
+
+def get_method_class(name: str) -> type[PromptMethod]:
+    _ensure_builtin_methods()
+    key = name.strip().lower().replace("-", "_")
+    if key in _REGISTRY:
+        return _REGISTRY[key]
+    close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ConfigError(f"Unknown method {name!r}.{hint} Available: {', '.join(sorted(_REGISTRY))}")
+
+
+def build_config(name: str, data: Mapping[str, Any] | MethodConfig | None = None) -> MethodConfig:
+    cls = get_method_class(name)
+    if isinstance(data, MethodConfig):
+        return data
+    return from_dict(cls.config_class, data or {})
+
+
+def build_method(
+    name: str,
+    backbone: CLIPBackbone,
+    classes: ClassSet | Sequence[str],
+    config: Mapping[str, Any] | MethodConfig | None = None,
+    runtime: MethodRuntime | None = None,
+) -> PromptMethod:
+    """Build a registered method on ``backbone`` for ``classes``."""
+    cls = get_method_class(name)
+    cfg = build_config(name, config)
+    if not isinstance(classes, ClassSet):
+        classes = ClassSet(tuple(classes))
+    method = cls(cfg, backbone, classes, runtime)
+    return method.to(backbone.device)
+
+
+def config_fields(cls: type[MethodConfig]) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]

@@ -1,0 +1,61 @@
+"""Zero-shot CLIP: hand-crafted prompts, nothing trained (the CLIP row of the paper's tables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from hicropl.clip.features import dataset_template, imagenet_templates, template_features
+from hicropl.config import require
+from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
+
+
+@dataclass
+class ZeroShotConfig(MethodConfig):
+    # "dataset": CoOp's per-dataset template; "ensemble": CLIP's 80 ImageNet templates;
+    # "custom": the templates below.
+    prompts: Literal["dataset", "ensemble", "custom"] = "dataset"
+    templates: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.prompts == "custom":
+            require(len(self.templates) > 0, "templates", "give at least one template when prompts='custom'")
+        for template in self.templates:
+            require("{}" in template, "templates", f"{template!r} has no '{{}}' for the class name")
+
+
+@register_method
+class ZeroShotCLIP(PromptMethod):
+    name = "zeroshot"
+    config_class = ZeroShotConfig
+    config: ZeroShotConfig
+
+    def set_classes(self, classes: ClassSet) -> None:
+        super().set_classes(classes)
+        self.register_buffer("text_weights", self._weights(classes), persistent=False)
+
+    def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(config, backbone, classes, runtime)
+        self.set_classes(classes)
+
+    def templates(self, classes: ClassSet) -> tuple[str, ...]:
+        if self.config.prompts == "ensemble":
+            return imagenet_templates()
+        if self.config.prompts == "custom":
+            return self.config.templates
+        return (dataset_template(classes.dataset),)
+
+    def _weights(self, classes: ClassSet) -> torch.Tensor:
+        return template_features(self.backbone, classes.names, self.templates(classes), self.runtime.cache_dir)
+
+    def class_features(self) -> torch.Tensor:
+        return self.text_weights
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+        image = self.backbone.encode_image(images, normalize=True)
+        logits = self.logit_scale() * image @ self.cached_class_features().t().to(image.dtype)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return MethodOutput(logits=logits, loss=loss)
