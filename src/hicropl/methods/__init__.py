@@ -24,4 +24,4 @@ __all__ = [
     "register_method",
 ]
 
-from hicropl.methods import zeroshot  # noqa: F401  (registers "zeroshot")
+from hicropl.methods import hicropl, zeroshot  # noqa: F401  (importing registers them)

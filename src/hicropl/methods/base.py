@@ -35,6 +35,8 @@ class ClassSet:
     names: tuple[str, ...]
     dataset: str | None = None
     description_file: str | None = None
+    # Descriptions given directly ({class name: [sentence, ...]}) take precedence over the file.
+    descriptions: Mapping[str, Sequence[str]] | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not self.names:
