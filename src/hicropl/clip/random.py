@@ -14,8 +14,8 @@ from hicropl.clip.load import OPENAI_MEAN, OPENAI_STD, CLIPBackbone, Preprocessi
 # architecture inference assumes, so a saved checkpoint of it round-trips through load_clip.
 TINY_CLIP_CONFIG: dict[str, Any] = {
     "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 3, "width": 64, "patch_size": 8, "head_width": 64},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 3},
+    "vision_cfg": {"image_size": 32, "layers": 4, "width": 64, "patch_size": 8, "head_width": 64},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 4},
 }
 
 VIT_B16_CONFIG: dict[str, Any] = {

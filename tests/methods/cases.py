@@ -1,0 +1,49 @@
+"""The shared method test matrix: every registered method configuration runs the same tests.
+
+A baseline joins by adding a :class:`MethodCase`. ``learns`` is the set of parameter-name prefixes
+that must receive a gradient in a training step; every other parameter must not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CLASSNAMES = ("airplane", "golden_retriever", "pizza", "tabby cat")
+DESCRIPTIONS = {
+    "airplane": ["An airplane has two long wings and a tail.", "A passenger jet parked at a gate."],
+    "golden retriever": ["A friendly dog with a golden coat.", "A dog carrying a ball on a lawn."],
+    "pizza": ["A flat round bread with tomato and cheese.", "A slice of pizza with pepperoni."],
+    "tabby cat": ["A cat with a striped coat.", "A small grey striped cat asleep on a sofa."],
+}
+
+
+@dataclass(frozen=True)
+class MethodCase:
+    id: str
+    method: str
+    config: dict[str, Any] = field(default_factory=dict)
+    learns: tuple[str, ...] = ()  # name prefixes that receive gradients (empty: nothing trains)
+    deterministic_eval: bool = True  # two evaluation passes give identical logits
+
+
+SMALL_HICROPL = {"n_ctx": 2, "depth": 4, "boundary": 2}
+
+CASES = [
+    MethodCase("zeroshot", "zeroshot"),
+    MethodCase("zeroshot-ensemble", "zeroshot", {"prompts": "ensemble"}),
+    MethodCase("hicropl-paper", "hicropl", SMALL_HICROPL, learns=("prompt_learner.",)),
+    MethodCase(
+        "hicropl-paper-wordinit",
+        "hicropl",
+        {**SMALL_HICROPL, "n_ctx": 4, "ctx_init": "a photo of a"},
+        learns=("prompt_learner.",),
+    ),
+    MethodCase(
+        "hicropl-official",
+        "hicropl",
+        {**SMALL_HICROPL, "variant": "official"},
+        learns=("prompt_learner.ctx", "prompt_learner.cross_prompts_text", "prompt_learner.cross_prompts_visual"),
+        deterministic_eval=False,
+    ),
+]
