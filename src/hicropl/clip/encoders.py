@@ -37,6 +37,9 @@ class TextPrompts:
     layers: PromptLayers = field(default_factory=list)
     start: int = 1
     embeddings: torch.Tensor | None = None
+    # Shared-prefix encoding reorders float sums (~1e-6 relative). A caller that must agree with a
+    # reference implementation element by element (HiCroPL "official" vs the authors' traces) opts out.
+    allow_shared_prefix: bool = True
 
 
 def _batched(prompt: torch.Tensor, batch: int, dtype: torch.dtype) -> torch.Tensor:
@@ -134,12 +137,66 @@ class PromptedImageEncoder(_BlockRunner):
         return F.normalize(features, dim=-1) if normalize else features
 
 
+def _supports_split_attention(block: nn.Module) -> bool:
+    attn = getattr(block, "attn", None)
+    return (
+        isinstance(attn, nn.MultiheadAttention)
+        and attn._qkv_same_embed_dim
+        and attn.in_proj_bias is not None
+        and not hasattr(block, "ln_1_kv")
+    )
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    n, length, width = x.shape
+    return x.view(n, length, heads, width // heads).transpose(1, 2)
+
+
+def _attention(block: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor):
+    attn = block.attn
+    heads = attn.num_heads
+    out = F.scaled_dot_product_attention(_heads(q, heads), _heads(k, heads), _heads(v, heads), attn_mask=mask)
+    out = out.transpose(1, 2).reshape(q.shape)
+    return F.linear(out, attn.out_proj.weight, attn.out_proj.bias)
+
+
+def _prefix_suffix_block(
+    block: nn.Module,
+    prefix: torch.Tensor,
+    suffix: torch.Tensor,
+    prefix_mask: torch.Tensor,
+    suffix_mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One residual block over a prefix shared by all sequences ``[1, P, d]`` and per-sequence
+    suffixes ``[C, S, d]``: each suffix attends to the shared prefix keys/values plus its own."""
+    attn = block.attn
+    q_p, k_p, v_p = F.linear(block.ln_1(prefix), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    q_s, k_s, v_s = F.linear(block.ln_1(suffix), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    count = suffix.shape[0]
+    keys = torch.cat([k_p.expand(count, -1, -1), k_s], dim=1)
+    values = torch.cat([v_p.expand(count, -1, -1), v_s], dim=1)
+    prefix = prefix + block.ls_1(_attention(block, q_p, k_p, v_p, prefix_mask))
+    suffix = suffix + block.ls_1(_attention(block, q_s, keys, values, suffix_mask))
+    prefix = prefix + block.ls_2(block.mlp(block.ln_2(prefix)))
+    suffix = suffix + block.ls_2(block.mlp(block.ln_2(suffix)))
+    return prefix, suffix
+
+
 class PromptedTextEncoder(_BlockRunner):
     """CLIP's causal text transformer, re-run with optional prompts and exact truncation.
 
     The sequence is cut after the longest EOT position in the batch: under the causal mask later
     tokens cannot influence the EOT feature, so the result equals the full-length computation.
+
+    Shared-prefix encoding: when the first-layer context and every deep prompt are single ``[m, d]``
+    tensors at positions 1..m, positions 0..m (SOS + context) are identical for every sequence at
+    every layer (the causal mask keeps them from seeing the class tokens). They are then computed once
+    per layer, and each sequence's own positions attend to the shared prefix keys/values plus their
+    own: (m+1) + N*(L-m-1) token-layers instead of N*L. This is derived from the prompt structure
+    alone; ``share_prefix = False`` switches it off (for benchmarks).
     """
+
+    share_prefix: bool = True
 
     def __init__(self, clip: nn.Module) -> None:
         super().__init__()
@@ -192,6 +249,10 @@ class PromptedTextEncoder(_BlockRunner):
                 raise ValueError(f"text prompt positions {start}..{start + m - 1} run past the EOT token")
             x = torch.cat([x[:, :start], _batched(first, count, dtype), x[:, start + m :]], dim=1)
         x = x + clip.positional_embedding[:length].to(dtype)
+        if self._can_share_prefix(layers, start, first, prompts):
+            m = first.shape[-2]  # type: ignore[union-attr]
+            pooled = self._shared_prefix_forward(x, layers, m, eot)
+            return self._project(pooled, normalize)
         mask = clip.attn_mask[:length, :length] if clip.attn_mask is not None else None
         for index, block in enumerate(clip.transformer.resblocks):
             deep = _layer(layers, index) if index > 0 else None
@@ -199,7 +260,45 @@ class PromptedTextEncoder(_BlockRunner):
                 m = deep.shape[-2]
                 x = torch.cat([x[:, :start], _batched(deep, count, dtype), x[:, start + m :]], dim=1)
             x = self.run(block, x, mask)
-        pooled = clip.ln_final(x[torch.arange(count, device=x.device), eot])
+        return self._project(x[torch.arange(count, device=x.device), eot], normalize)
+
+    def _project(self, eot_states: torch.Tensor, normalize: bool) -> torch.Tensor:
+        clip = self.clip
+        pooled = clip.ln_final(eot_states)
         projection = clip.text_projection
         features = projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
         return F.normalize(features, dim=-1) if normalize else features
+
+    def _can_share_prefix(self, layers: PromptLayers, start: int, first, prompts: TextPrompts | None) -> bool:
+        if not self.share_prefix or prompts is None or not prompts.allow_shared_prefix:
+            return False
+        if prompts.embeddings is not None or start != 1:
+            return False
+        if first is None or first.dim() != 2:
+            return False
+        if self.clip.attn_mask is None:
+            return False
+        deep_shared = all(layer is None or (layer.dim() == 2 and layer.shape[0] == first.shape[0]) for layer in layers)
+        return deep_shared and all(_supports_split_attention(block) for block in self.clip.transformer.resblocks)
+
+    def _shared_prefix_forward(self, x: torch.Tensor, layers: PromptLayers, m: int, eot: torch.Tensor) -> torch.Tensor:
+        if int(eot.min().item()) <= m:
+            raise ValueError("every EOT token must come after the shared prompt positions")
+        width = x.shape[-1]
+        prefix, suffix = x[:1, : m + 1], x[:, m + 1 :]
+        p, n = prefix.shape[1], suffix.shape[1]
+        device = x.device
+        prefix_mask = torch.ones(p, p, dtype=torch.bool, device=device).tril()
+        suffix_mask = torch.cat(
+            [
+                torch.ones(n, p, dtype=torch.bool, device=device),
+                torch.ones(n, n, dtype=torch.bool, device=device).tril(),
+            ],
+            dim=1,
+        )
+        for index, block in enumerate(self.clip.transformer.resblocks):
+            deep = _layer(layers, index) if index > 0 else None
+            if deep is not None:
+                prefix = torch.cat([prefix[:, :1], deep.to(prefix.dtype).view(1, m, width)], dim=1)
+            prefix, suffix = _prefix_suffix_block(block, prefix, suffix, prefix_mask, suffix_mask)
+        return suffix[torch.arange(suffix.shape[0], device=device), eot - (m + 1)]

@@ -135,7 +135,10 @@ class HiCroPL(PromptMethod):
 
     # --- forward --------------------------------------------------------------------------------
     def _encode_text(self, text_layers: list[torch.Tensor]) -> torch.Tensor:
-        return self.backbone.encode_text(self.tokenized_prompts, TextPrompts(layers=text_layers))
+        # The official variant is checked element by element against the authors' numbers, so it keeps
+        # the plain summation order (see TextPrompts.allow_shared_prefix).
+        prompts = TextPrompts(layers=text_layers, allow_shared_prefix=self.config.variant == "paper")
+        return self.backbone.encode_text(self.tokenized_prompts, prompts)
 
     def class_features(self) -> torch.Tensor:
         text_layers, _ = self.prompt_learner()

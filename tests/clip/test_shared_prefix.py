@@ -1,0 +1,110 @@
+"""Shared-prefix text encoding equals the plain computation: features and gradients w.r.t. every prompt.
+
+Tolerances: features 1e-5 absolute (fp32 round-off of a reordered attention sum on unit-scale
+features); gradients 1e-5 relative to each gradient tensor's largest entry.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hicropl.clip import TextPrompts
+from hicropl.methods import ClassSet, build_method
+from tests.methods.cases import CLASSNAMES, DESCRIPTIONS
+
+SENTENCES = ["X X X dog.", "X X X golden retriever.", "X X X a very long class name with many words."]
+
+
+def _encode(backbone, tokens, layers, share: bool, **kwargs):
+    leaves = [None if t is None else t.detach().clone().requires_grad_(True) for t in layers]
+    backbone.text_encoder.share_prefix = share
+    try:
+        features = backbone.encode_text(tokens, TextPrompts(layers=leaves, **kwargs))
+    finally:
+        backbone.text_encoder.share_prefix = True
+    weights = torch.linspace(-1, 1, features.numel()).view_as(features)
+    (features * weights).sum().backward()
+    return features.detach(), [None if t is None else t.grad for t in leaves]
+
+
+def _compare(backbone, tokens, layers, **kwargs) -> None:
+    shared, shared_grads = _encode(backbone, tokens, layers, True, **kwargs)
+    plain, plain_grads = _encode(backbone, tokens, layers, False, **kwargs)
+    torch.testing.assert_close(shared, plain, atol=1e-5, rtol=0)
+    for index, (a, b) in enumerate(zip(shared_grads, plain_grads, strict=True)):
+        if b is None:
+            continue
+        scale = b.abs().max().clamp_min(1e-12)
+        assert ((a - b).abs().max() / scale).item() < 1e-5, f"gradient of layer {index}"
+
+
+def _prompts(backbone, m: int, depth: int, gaps: tuple[int, ...] = ()) -> list[torch.Tensor | None]:
+    gen = torch.Generator().manual_seed(m * 10 + depth)
+    return [None if i in gaps else torch.randn(m, backbone.text_width, generator=gen) * 0.1 for i in range(depth)]
+
+
+@pytest.mark.parametrize(
+    ("label", "depth", "gaps"),
+    [("coop-shallow", 1, ()), ("maple-deep", 3, ()), ("deep-with-gaps", 4, (2,)), ("full-depth", 4, ())],
+)
+def test_shared_prefix_matches_plain(tiny_backbone, label, depth, gaps):
+    tokens = tiny_backbone.tokenize(SENTENCES)
+    _compare(tiny_backbone, tokens, _prompts(tiny_backbone, 3, depth, gaps))
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_hicropl_prompt_structures(tiny_backbone, variant):
+    torch.manual_seed(0)
+    method = build_method(
+        "hicropl",
+        tiny_backbone,
+        ClassSet(CLASSNAMES, descriptions=DESCRIPTIONS),
+        {"n_ctx": 2, "depth": 4, "boundary": 2, "variant": variant},
+    )
+    with torch.no_grad():
+        text_layers, _ = method.prompt_learner()
+    _compare(tiny_backbone, method.tokenized_prompts, list(text_layers))
+
+
+def _forbid_sharing(monkeypatch, backbone):
+    def fail(*args, **kwargs):
+        raise AssertionError("the shared-prefix path must not run here")
+
+    monkeypatch.setattr(backbone.text_encoder, "_shared_prefix_forward", fail)
+
+
+def test_class_specific_context_falls_back(tiny_backbone, monkeypatch):
+    tokens = tiny_backbone.tokenize(SENTENCES)
+    per_class = torch.randn(3, 3, tiny_backbone.text_width)
+    _forbid_sharing(monkeypatch, tiny_backbone)
+    tiny_backbone.encode_text(tokens, TextPrompts(layers=[per_class]))
+
+
+def test_per_image_context_falls_back(tiny_backbone, monkeypatch):
+    # CoCoOp-style: a context per (image, class) pair, flattened to one per sequence.
+    tokens = tiny_backbone.tokenize(SENTENCES).repeat(2, 1)
+    per_sequence = torch.randn(6, 3, tiny_backbone.text_width)
+    _forbid_sharing(monkeypatch, tiny_backbone)
+    tiny_backbone.encode_text(tokens, TextPrompts(layers=[per_sequence]))
+
+
+def test_front_and_middle_class_positions_fall_back(tiny_backbone, monkeypatch):
+    tokens = tiny_backbone.tokenize(["dog X X X.", "cat X X X."])
+    embeddings = tiny_backbone.text_encoder.token_embeddings(tokens)
+    _forbid_sharing(monkeypatch, tiny_backbone)
+    tiny_backbone.encode_text(tokens, TextPrompts(embeddings=embeddings))
+    tiny_backbone.encode_text(tokens, TextPrompts(layers=[torch.zeros(3, tiny_backbone.text_width)], start=2))
+
+
+def test_shared_prefix_is_used_for_shared_prompts(tiny_backbone, monkeypatch):
+    calls = []
+    original = tiny_backbone.text_encoder._shared_prefix_forward
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_backbone.text_encoder, "_shared_prefix_forward", spy)
+    tiny_backbone.encode_text(tiny_backbone.tokenize(SENTENCES), TextPrompts(layers=_prompts(tiny_backbone, 3, 2)))
+    assert calls == [1]
