@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from hicropl.atomic import atomic_torch_save
 from hicropl.clip.load import CLIPBackbone
 
 # CoOp's hand-crafted prompt per dataset: the prompts behind the CLIP row of the paper's tables.
@@ -113,7 +113,7 @@ def ensemble_features(
         offset += len(group)
     features = F.normalize(torch.stack(means), dim=-1)
     if path is not None:
-        _atomic_save(features.cpu(), path)
+        atomic_torch_save(features.cpu(), path)
     return features
 
 
@@ -126,15 +126,3 @@ def template_features(
     """Zero-shot classifier weights from one template or an ensemble of templates ``[C, d]``."""
     groups = [[template.format(readable(name)) for template in templates] for name in classnames]
     return ensemble_features(backbone, groups, cache_dir)
-
-
-def _atomic_save(tensor: torch.Tensor, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(tensor, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -77,6 +77,9 @@ class PromptMethod(nn.Module):
     # Methods whose class text features depend on the image (CoCoOp) or whose forward mutates
     # state (HiCroPL "official") set this to False.
     caches_class_features: ClassVar[bool] = True
+    # Methods that use the frozen (prompt-free) image features accept them precomputed through
+    # ``forward(..., frozen_image=...)``; the evaluator then serves them from the on-disk cache.
+    uses_frozen_image_features: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -110,7 +113,9 @@ class PromptMethod(nn.Module):
         """Class text features ``[C, d]`` as used by the logits (method-specific)."""
         raise NotImplementedError
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+    ) -> MethodOutput:
         raise NotImplementedError
 
     # --- shared behaviour -----------------------------------------------------------------------

@@ -74,6 +74,7 @@ class HiCroPL(PromptMethod):
     name = "hicropl"
     config_class = HiCroPLConfig
     config: HiCroPLConfig
+    uses_frozen_image_features = True
 
     def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(config, backbone, classes, runtime)
@@ -144,9 +145,13 @@ class HiCroPL(PromptMethod):
         text_layers, _ = self.prompt_learner()
         return self._encode_text(text_layers)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
-        with torch.no_grad():
-            frozen_image = F.normalize(self.backbone.encode_image(images).float(), dim=-1)
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+    ) -> MethodOutput:
+        if frozen_image is None:
+            with torch.no_grad():
+                frozen_image = self.backbone.encode_image(images)
+        frozen_image = F.normalize(frozen_image.float().to(images.device), dim=-1)
         text_layers, visual_layers = self.prompt_learner()
         text = self._class_cache if self._class_cache is not None else self._encode_text(text_layers)
         image = self.backbone.encode_image(images, ImagePrompts(layers=visual_layers))
