@@ -1,0 +1,36 @@
+"""ImageNet-Sketch (CoOp layout): test-only, ``imagenet-sketch/images/<wnid>/`` (the ``sketch/`` folder renamed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hicropl.data.datasets._common import find_dir, finish
+from hicropl.data.datasets._imagenet import classnames_for, read_wnid_folders
+from hicropl.data.spec import DatasetSpec, SplitCounts
+from hicropl.data.types import DatasetSplits
+
+NAME = "ImageNetSketch"
+
+
+def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
+    pairs, source = classnames_for(dataset_dir)
+    image_dir = find_dir(dataset_dir, ["images", "sketch"], NAME, "image")
+    classnames, test = read_wnid_folders(NAME, image_dir, pairs, source, subset=False)
+    return finish(NAME, classnames, [], [], test, description_file=None, check_files=False, source=source)
+
+
+SPEC = DatasetSpec(
+    name=NAME,
+    folder="imagenet-sketch",
+    reader=read,
+    aliases=("imagenet_sketch", "imagenet-sketch", "sketch", "insketch"),
+    description_file=None,
+    num_classes=1000,
+    expected=SplitCounts(train=None, val=None, test=50889),
+    source=(
+        "Download ImageNet-Sketch (https://github.com/HaohanWang/ImageNet-Sketch), extract it to imagenet-sketch/ "
+        "and rename its sketch/ folder to images/"
+    ),
+    layout="imagenet-sketch/\n  images/<wnid>/*.JPEG   (1000 folders)\n  classnames.txt (optional)",
+    required=(("images", "sketch"),),
+)

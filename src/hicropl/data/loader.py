@@ -1,0 +1,152 @@
+"""Torch datasets and loaders for Datum lists, with explicit handling of broken images.
+
+A corrupt or truncated image raises a DataError naming the file. With ``skip_corrupt=True`` every
+image is decoded once when the dataset is built (JPEGs at 1/8 scale, which still reads the whole
+stream, so truncation is caught), in the main process: the number and paths of skipped images are
+therefore known before any worker starts (``ImageDataset.skipped``, ``ImageDataset.skipped_count``),
+and each broken index is replaced by the next valid one, deterministically.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from hicropl.data.files import check_images_exist, missing_images
+from hicropl.data.types import Datum
+from hicropl.errors import DataError
+
+__all__ = [
+    "ImageDataset",
+    "build_loader",
+    "check_images_exist",
+    "load_image",
+    "missing_images",
+    "seed_worker",
+]
+
+
+def load_image(path: str) -> Image.Image:
+    """Open and fully decode an RGB image; any decoding problem becomes a DataError naming the file."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except FileNotFoundError as exc:
+        raise DataError(f"the image {path} does not exist; re-download or re-extract the dataset") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(
+            f"cannot decode the image {path} ({exc}); it is corrupt or truncated: replace it, or pass "
+            "skip_corrupt=True to replace broken images by the next valid one (they are counted)"
+        ) from exc
+
+
+def image_is_valid(path: str) -> bool:
+    """Decode once (JPEG at reduced scale) to catch corrupt and truncated files cheaply."""
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (1, 1))
+            image.load()
+        return True
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+class ImageDataset(Dataset):
+    """``data[i]`` -> ``(transform(image), label, index)``.
+
+    ``index`` is the position in ``data`` of the image actually returned, so callers that cache
+    per-image results (frozen features) stay correct when a broken image was replaced.
+    """
+
+    def __init__(
+        self,
+        data: Sequence[Datum],
+        transform: Callable[[Image.Image], Any] | None = None,
+        skip_corrupt: bool = False,
+        validate_threads: int = 4,
+    ) -> None:
+        self.data = list(data)
+        self.transform = transform
+        self.skip_corrupt = skip_corrupt
+        self.skipped: list[str] = []
+        self._replacement: dict[int, int] = {}
+        if skip_corrupt and self.data:
+            self._validate(validate_threads)
+
+    def _validate(self, threads: int) -> None:
+        paths = [d.impath for d in self.data]
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            valid = list(pool.map(image_is_valid, paths))
+        if not any(valid):
+            raise DataError(f"none of the {len(paths)} images could be decoded (first: {paths[0]})")
+        self.skipped = [p for p, ok in zip(paths, valid, strict=True) if not ok]
+        n = len(valid)
+        for index, ok in enumerate(valid):
+            if not ok:
+                nxt = next(j % n for j in range(index + 1, index + n + 1) if valid[j % n])
+                self._replacement[index] = nxt
+
+    @property
+    def skipped_count(self) -> int:
+        """How many broken images were replaced (known at construction; 0 unless skip_corrupt)."""
+        return len(self.skipped)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[Any, int, int]:
+        index = self._replacement.get(index, index)
+        datum = self.data[index]
+        image = load_image(datum.impath)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, datum.label, index
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed Python's and NumPy's RNGs in a worker from the per-worker torch seed the loader assigned."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    train: bool,
+    num_workers: int = 0,
+    seed: int = 0,
+    drop_last: bool | None = None,
+) -> DataLoader:
+    """The official sampling: random order for training, fixed order for evaluation.
+
+    ``drop_last`` defaults to the official rule: drop the last partial batch in training when the
+    dataset holds at least one full batch. The shuffle order and worker seeds follow ``seed``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, not {batch_size}")
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    size = len(dataset)  # type: ignore[arg-type]
+    if drop_last is None:
+        drop_last = train and size >= batch_size
+    sampler = RandomSampler(dataset, generator=generator) if train else SequentialSampler(dataset)
+    workers = max(0, num_workers)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=drop_last,
+        persistent_workers=workers > 0,
+        worker_init_fn=seed_worker,
+        generator=generator,
+    )

@@ -1,0 +1,110 @@
+"""Datasets by name: the 15 built-ins plus anything other modules register.
+
+Lookup ignores case and punctuation and knows CoOp's aliases, so ``OxfordPets``, ``oxford_pets``
+and ``pets`` all work; an unknown name gets a "did you mean" from difflib.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hicropl.data.naming import name_key, suggestion
+from hicropl.data.spec import DatasetSpec
+from hicropl.data.types import DatasetSplits
+from hicropl.errors import ConfigError, DataError
+
+_SPECS: dict[str, DatasetSpec] = {}
+_KEYS: dict[str, str] = {}
+_builtins_loaded = False
+
+
+class UnknownDatasetError(ConfigError):
+    """A dataset name that no registered dataset answers to."""
+
+
+def _ensure_builtins() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    from hicropl.data.datasets import BUILTIN_SPECS
+
+    for spec in BUILTIN_SPECS:
+        register_dataset(spec)
+
+
+def register_dataset(spec: DatasetSpec, *, overwrite: bool = False) -> DatasetSpec:
+    """Make a dataset available by its name and aliases; returns the spec.
+
+    A name or alias already taken by another dataset raises ConfigError unless ``overwrite`` is
+    set, in which case the previous dataset of that name is replaced entirely.
+    """
+    _ensure_builtins()
+    keys = {name_key(spec.name), *(name_key(alias) for alias in spec.aliases)}
+    if "" in keys:
+        raise ConfigError(f"dataset names and aliases need letters or digits: {spec.name!r} {spec.aliases!r}")
+    clashes = {_KEYS[k] for k in keys if k in _KEYS}
+    if clashes and not overwrite:
+        raise ConfigError(
+            f"cannot register dataset {spec.name!r}: its name or aliases are taken by {sorted(clashes)}; "
+            "choose other names or pass overwrite=True"
+        )
+    for owner in clashes:
+        unregister_dataset(owner)
+    _SPECS[spec.name] = spec
+    for key in keys:
+        _KEYS[key] = spec.name
+    return spec
+
+
+def unregister_dataset(name: str) -> None:
+    """Remove a registered dataset (by any of its names). Mainly for tests and plugins."""
+    spec = get_dataset_spec(name)
+    del _SPECS[spec.name]
+    for key in [k for k, owner in _KEYS.items() if owner == spec.name]:
+        del _KEYS[key]
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    """The spec registered under ``name`` or one of its aliases (case and punctuation ignored)."""
+    _ensure_builtins()
+    owner = _KEYS.get(name_key(name))
+    if owner is None:
+        candidates = [*_SPECS, *(alias for spec in _SPECS.values() for alias in spec.aliases)]
+        raise UnknownDatasetError(
+            f"unknown dataset {name!r}{suggestion(name, candidates)}. Known datasets: {', '.join(_SPECS)}"
+        )
+    return _SPECS[owner]
+
+
+def list_datasets() -> list[str]:
+    """Canonical names of all registered datasets, built-ins first in the paper's order."""
+    _ensure_builtins()
+    return list(_SPECS)
+
+
+def dataset_dir(name: str, root: str | Path) -> Path:
+    """The folder of dataset ``name`` under the data root (where CoOp's few-shot cache lives too)."""
+    return get_dataset_spec(name).dataset_dir(root)
+
+
+def build_dataset(name: str, root: str | Path, *, check_files: bool = True) -> DatasetSplits:
+    """Read dataset ``name`` from ``root/<its folder>``.
+
+    Raises DataError naming the missing path and where to get the data when the root, the dataset
+    folder, a split file or listed images are missing. ``check_files=False`` skips the per-image
+    existence check of split-file datasets (``check_data_root`` counts missing images instead).
+    """
+    spec = get_dataset_spec(name)
+    root_path = Path(root).expanduser()
+    if not root_path.is_dir():
+        raise DataError(
+            f"the data root {root_path.absolute()} does not exist or is not a folder; create it and put the "
+            "datasets in it as described in DATASETS.md, or pass the folder that holds them"
+        )
+    folder = spec.dataset_dir(root_path)
+    if not folder.is_dir():
+        raise DataError(
+            f"{spec.name}: the dataset folder {folder} is missing. {spec.source}. Expected layout:\n{spec.layout}"
+        )
+    return spec.reader(folder, check_files)

@@ -1,0 +1,59 @@
+"""Image pipelines of the official recipe (torchvision.transforms.v2), and a stable fingerprint of one.
+
+Geometric steps run on the PIL image, before conversion to a tensor, as in Dassl/CoOp, so the
+resampling is PIL's bicubic filter exactly as in the official code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import torch
+import torchvision
+from torchvision.transforms import v2
+
+CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+
+
+def build_transform(
+    train: bool,
+    image_size: int = 224,
+    mean: Sequence[float] = CLIP_MEAN,
+    std: Sequence[float] = CLIP_STD,
+) -> v2.Compose:
+    """Train: RandomResizedCrop(scale 0.08-1, bicubic) -> flip -> tensor -> normalise.
+    Test: resize the shorter side (bicubic) -> centre crop -> tensor -> normalise.
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive integer, not {image_size!r}")
+    bicubic = v2.InterpolationMode.BICUBIC
+    if train:
+        geometry: list[v2.Transform] = [
+            v2.RandomResizedCrop(image_size, scale=(0.08, 1.0), interpolation=bicubic, antialias=True),
+            v2.RandomHorizontalFlip(p=0.5),
+        ]
+    else:
+        geometry = [v2.Resize(image_size, interpolation=bicubic, antialias=True), v2.CenterCrop(image_size)]
+    return v2.Compose(
+        [
+            *geometry,
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=list(mean), std=list(std)),
+        ]
+    )
+
+
+def transform_fingerprint(transform: object) -> str:
+    """SHA-256 of the pipeline's repr and the torchvision version: a cache key for frozen image features.
+
+    Raises ValueError for a pipeline whose repr does not describe it: a memory address (changes
+    every run, so the key never hits) or an anonymous ``<lambda>`` (two different lambdas would share
+    a key and silently reuse each other's cached features).
+    """
+    text = repr(transform)
+    if " at 0x" in text or "<lambda>" in text:
+        raise ValueError(f"cannot fingerprint a transform whose repr does not identify it: {text}")
+    return hashlib.sha256(f"torchvision {torchvision.__version__}\n{text}".encode()).hexdigest()
