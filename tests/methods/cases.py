@@ -47,3 +47,15 @@ CASES = [
         deterministic_eval=False,
     ),
 ]
+
+# Baselines (tests/methods/test_baselines.py checks each one's defining property).
+SMALL_DEEP = {"n_ctx_text": 2, "n_ctx_vision": 3, "depth_text": 3, "depth_vision": 2}
+CASES += [
+    MethodCase("coop", "coop", {"n_ctx": 4}, learns=("ctx",)),
+    MethodCase("coop-csc-middle", "coop", {"n_ctx": 4, "csc": True, "class_token_position": "middle"}, learns=("ctx",)),
+    MethodCase("cocoop", "cocoop", {"chunk": 3}, learns=("ctx", "meta_net.")),
+    MethodCase("kgcoop", "kgcoop", {}, learns=("ctx",)),
+    MethodCase("ivlp", "ivlp", SMALL_DEEP, learns=("text_prompts.", "vision_prompts.")),
+    MethodCase("maple", "maple", {"n_ctx": 2, "depth": 3}, learns=("text_prompts.", "couplings.")),
+    MethodCase("linear_probe", "linear_probe"),  # fitted by L-BFGS, not by the optimiser
+]
