@@ -197,6 +197,7 @@ class PromptedTextEncoder(_BlockRunner):
     """
 
     share_prefix: bool = True
+    truncate: bool = True  # instance default for calls that do not say; benchmarks switch it off
 
     def __init__(self, clip: nn.Module) -> None:
         super().__init__()
@@ -227,9 +228,10 @@ class PromptedTextEncoder(_BlockRunner):
         tokens: torch.Tensor,
         prompts: TextPrompts | None = None,
         normalize: bool = False,
-        truncate: bool = True,
+        truncate: bool | None = None,
     ) -> torch.Tensor:
         clip = self.clip
+        truncate = self.truncate if truncate is None else truncate
         layers = prompts.layers if prompts is not None else ()
         start = prompts.start if prompts is not None else 1
         _check_depth(layers, self.layers, "text")

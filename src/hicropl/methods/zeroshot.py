@@ -11,13 +11,15 @@ import torch.nn.functional as F
 from hicropl.clip.features import dataset_template, imagenet_templates, template_features
 from hicropl.config import require
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
+from hicropl.methods.frozen_text import build_frozen_text
 
 
 @dataclass
 class ZeroShotConfig(MethodConfig):
     # "dataset": CoOp's per-dataset template; "ensemble": CLIP's 80 ImageNet templates;
-    # "custom": the templates below.
-    prompts: Literal["dataset", "ensemble", "custom"] = "dataset"
+    # "custom": the templates below; "descriptions": the mean embedding of each class's LLM
+    # descriptions (HiCroPL's frozen text; the source used is recorded in the run).
+    prompts: Literal["dataset", "ensemble", "custom", "descriptions"] = "dataset"
     templates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -32,6 +34,7 @@ class ZeroShotCLIP(PromptMethod):
     name = "zeroshot"
     config_class = ZeroShotConfig
     config: ZeroShotConfig
+    uses_frozen_image_features = True  # its image features are the frozen ones: served from the cache
 
     def set_classes(self, classes: ClassSet) -> None:
         super().set_classes(classes)
@@ -49,13 +52,23 @@ class ZeroShotCLIP(PromptMethod):
         return (dataset_template(classes.dataset),)
 
     def _weights(self, classes: ClassSet) -> torch.Tensor:
+        if self.config.prompts == "descriptions":
+            frozen = build_frozen_text(self.backbone, classes, "llm_mean", self.runtime.cache_dir)
+            self.runtime.records["text_source"] = frozen.source
+            return frozen.mean
+        self.runtime.records["text_source"] = f"templates:{self.config.prompts}"
         return template_features(self.backbone, classes.names, self.templates(classes), self.runtime.cache_dir)
 
     def class_features(self) -> torch.Tensor:
         return self.text_weights
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
-        image = self.backbone.encode_image(images, normalize=True)
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+    ) -> MethodOutput:
+        if frozen_image is None:
+            image = self.backbone.encode_image(images, normalize=True)
+        else:
+            image = F.normalize(frozen_image.to(images.device).float(), dim=-1)
         logits = self.logit_scale() * image @ self.cached_class_features().t().to(image.dtype)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return MethodOutput(logits=logits, loss=loss)

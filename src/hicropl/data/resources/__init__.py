@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from functools import cache, lru_cache
 from importlib import resources as _resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -210,14 +211,32 @@ def description_files() -> list[str]:
 
 
 def load_llm_descriptions(description_file: str) -> dict[str, list[str]]:
-    """The GPT-3 descriptions ``{class name with spaces: [sentence, ...]}`` from one shipped file."""
+    """The descriptions ``{class name with spaces: [sentence, ...]}`` of one shipped file, or of a JSON
+    file on disk (a path, for datasets that bring their own descriptions, such as ToyWorld's)."""
     relpath = f"llm_descriptions/{description_file}.gz"
+    if relpath not in CHECKSUMS and description_file.endswith(".json"):
+        return _read_user_descriptions(Path(description_file))
     if relpath not in CHECKSUMS:
         raise DataError(
             f"no LLM-description file {description_file!r} is shipped; shipped: {', '.join(description_files())}"
             " (the ImageNet family has none: use reference_text_embeddings() or CLIP's ImageNet templates)"
         )
     data = _read_json(relpath)
+    return {name: list(sentences) for name, sentences in data.items()}
+
+
+def _read_user_descriptions(path: Path) -> dict[str, list[str]]:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"the description file {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"the description file {path} is not readable JSON ({exc})") from exc
+    valid = isinstance(data, dict) and all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v) for k, v in data.items()
+    )
+    if not valid:
+        raise DataError(f"the description file {path} must map each class name to a list of sentences")
     return {name: list(sentences) for name, sentences in data.items()}
 
 

@@ -1,0 +1,277 @@
+"""The typed run configuration: what is trained, on which data, and how (optimiser, schedule, loop).
+
+A run's YAML has one section per dataclass below plus a ``method`` section whose ``name`` picks a
+registered method and whose other keys are that method's config fields. ``load_run_config`` merges
+defaults < YAML file < command-line flags < dotted ``--set`` overrides and validates everything;
+``run_config_to_dict`` gives the resolved form written to ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from hicropl.config import apply_overrides, from_dict, require, to_dict
+from hicropl.errors import ConfigError
+from hicropl.methods.base import MethodConfig, get_method_class
+from hicropl.precision import Precision
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser recipe; the defaults are the official HiCroPL recipe."""
+
+    name: Literal["adam", "sgd"] = "adam"
+    lr: float = 0.0025
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-3
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    # "coupled": L2 added to the gradient (torch Adam/SGD weight_decay); "decoupled": AdamW-style.
+    weight_decay_mode: Literal["coupled", "decoupled"] = "coupled"
+    # The official traces need the single-tensor Adam; None lets torch choose.
+    foreach: bool | None = False
+
+    def __post_init__(self) -> None:
+        require(self.lr > 0, "optim.lr", f"must be positive, got {self.lr}")
+        require(self.eps > 0, "optim.eps", f"must be positive, got {self.eps}")
+        require(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            "optim.betas",
+            f"needs two values in [0, 1), got {list(self.betas)}",
+        )
+        require(self.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {self.weight_decay}")
+        require(self.momentum >= 0, "optim.momentum", f"must be >= 0, got {self.momentum}")
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule: warm-up, then cosine (or constant) decay."""
+
+    name: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: int = 1
+    # "constant": warmup_lr throughout the warm-up (the official recipe); "linear": warmup_lr -> lr.
+    warmup_type: Literal["constant", "linear"] = "constant"
+    warmup_lr: float = 1e-5
+    min_lr: float = 0.0
+    # The cosine period in epochs; None = train.epochs (Dassl: the period ignores the warm-up).
+    period_epochs: int | None = None
+    step_per: Literal["epoch", "step"] = "epoch"
+
+    def __post_init__(self) -> None:
+        require(self.warmup_epochs >= 0, "sched.warmup_epochs", f"must be >= 0, got {self.warmup_epochs}")
+        require(self.warmup_lr >= 0, "sched.warmup_lr", f"must be >= 0, got {self.warmup_lr}")
+        require(
+            self.period_epochs is None or self.period_epochs > 0,
+            "sched.period_epochs",
+            f"must be positive, got {self.period_epochs}",
+        )
+
+
+@dataclass
+class TrainConfig:
+    """The training loop."""
+
+    epochs: int = 50
+    batch_size: int = 32  # global: split over DDP processes
+    eval_batch_size: int = 500
+    grad_accum: int = 1
+    precision: Precision = "bf16"  # low precision on CUDA only; the CPU always runs fp32
+    selection: Literal["last", "best_val"] = "last"
+    num_workers: int = 4
+    device: str = "auto"
+    tensorboard: bool = False
+    skip_corrupt: bool = False
+    # Cache the frozen image features of evaluation images on disk and reuse them across runs.
+    feature_cache: bool = True
+
+    def __post_init__(self) -> None:
+        require(self.epochs >= 0, "train.epochs", f"must be >= 0, got {self.epochs}")
+        require(self.batch_size > 0, "train.batch_size", f"must be positive, got {self.batch_size}")
+        require(self.eval_batch_size > 0, "train.eval_batch_size", f"must be positive, got {self.eval_batch_size}")
+        require(self.grad_accum >= 1, "train.grad_accum", f"must be >= 1, got {self.grad_accum}")
+        require(self.num_workers >= 0, "train.num_workers", f"must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = ""
+    root: str = ""  # the folder that holds every dataset folder
+    protocol: str = "base2novel"  # base2novel, fewshot, cross_dataset, domain_generalization (or an alias)
+    shots: int = 16  # 0 or negative = the full training set
+    # Datasets evaluated (all classes, test split) after training; None = the protocol's targets
+    # (cross-dataset: the 10 other datasets, domain generalisation: the 4 ImageNet variants).
+    targets: tuple[str, ...] | None = None
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; ``method`` is resolved separately (its fields depend on its name)."""
+
+    method_name: str
+    method: MethodConfig
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sched: ScheduleConfig = field(default_factory=ScheduleConfig)
+    seed: int = 1
+    clip: str = ""  # weights file or open_clip tag (``ViT-B-16:openai``)
+
+    @property
+    def variant(self) -> str | None:
+        value = getattr(self.method, "variant", None)
+        return str(value) if value is not None else None
+
+
+_SECTIONS = {"data": DataConfig, "train": TrainConfig, "optim": OptimConfig, "sched": ScheduleConfig}
+_SCALARS = {"seed": int, "clip": str}
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"Config file {file} does not exist; check the --config path.")
+    try:
+        data = yaml.safe_load(file.read_text("utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {file} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {file} must hold a mapping of sections (method, data, train, ...).")
+    return data
+
+
+def _canonical_names(data: DataConfig) -> None:
+    """Registered spellings (``eurosat`` -> ``EuroSAT``), so run folders and reports group runs alike."""
+    from hicropl.data.protocols import get_protocol
+    from hicropl.data.registry import get_dataset_spec
+
+    try:
+        data.protocol = get_protocol(data.protocol).name
+    except ConfigError as exc:
+        raise ConfigError(f"data.protocol (--protocol): {exc}") from exc
+    try:
+        if data.dataset:
+            data.dataset = get_dataset_spec(data.dataset).name
+        if data.targets is not None:
+            data.targets = tuple(get_dataset_spec(name).name for name in data.targets)
+    except ConfigError as exc:
+        raise ConfigError(f"data.dataset (--dataset): {exc}") from exc
+
+
+def _method_section(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    section = data.get("method")
+    if isinstance(section, str):
+        section = {"name": section}
+    if section is None:
+        section = {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"method must be a mapping with a `name` and that method's fields, not {section!r}")
+    fields = dict(section)
+    name = fields.pop("name", None)
+    if not name:
+        raise ConfigError("No method given: pass --method NAME or set method.name in the --config file.")
+    return str(name), fields
+
+
+def build_run_config(data: Mapping[str, Any]) -> RunConfig:
+    """Validate a plain nested mapping (the YAML form) into a :class:`RunConfig`."""
+    known = ["method", *_SECTIONS, *_SCALARS]
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=2)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"Unknown config section {key!r}.{hint} Known: {', '.join(known)}")
+    name, fields = _method_section(data)
+    cls = get_method_class(name)
+    method_config = from_dict(cls.config_class, fields, prefix="method.")
+    sections = {}
+    for key, section_cls in _SECTIONS.items():
+        value = data.get(key) or {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a mapping of {section_cls.__name__} fields, not {value!r}")
+        sections[key] = from_dict(section_cls, value, prefix=f"{key}.")
+    scalars = from_dict(_Scalars, {k: data[k] for k in _SCALARS if k in data})
+    _canonical_names(sections["data"])
+    return RunConfig(method_name=cls.name, method=method_config, seed=scalars.seed, clip=scalars.clip, **sections)
+
+
+@dataclass
+class _Scalars:
+    seed: int = 1
+    clip: str = ""
+
+
+def load_run_config(
+    config_file: str | Path | Mapping[str, Any] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    overrides: Iterable[str] = (),
+) -> RunConfig:
+    """defaults < ``config_file`` (a path or its parsed content) < ``flags`` (dotted keys, None = not given)
+    < ``overrides`` (``key=value``)."""
+    if isinstance(config_file, Mapping):
+        data: dict[str, Any] = apply_overrides(config_file, [])
+    else:
+        data = read_yaml(config_file) if config_file else {}
+    if isinstance(data.get("method"), str):
+        data["method"] = {"name": data["method"]}
+    given = {key: value for key, value in (flags or {}).items() if value is not None}
+    new_method = given.get("method.name")
+    old_method = (data.get("method") or {}).get("name")
+    if new_method and old_method and new_method != old_method and len(data["method"]) > 1:
+        where = "the config file" if isinstance(config_file, Mapping) else config_file
+        raise ConfigError(
+            f"--method {new_method} conflicts with method.name {old_method} in {where}, whose method "
+            f"section holds {old_method}'s fields; drop --method or pass a config file for {new_method}."
+        )
+    data = apply_overrides(data, [])
+    for key, value in given.items():
+        _set_dotted(data, key, list(value) if isinstance(value, tuple) else value)
+    data = apply_overrides(data, [_float_exponent(text) for text in overrides])
+    return build_run_config(data)
+
+
+_EXPONENT = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+\s*")
+
+
+def _float_exponent(override: str) -> str:
+    """``optim.lr=1e-5``: YAML 1.1 reads ``1e-5`` (no dot) as a string; pass it as the number it is."""
+    key, sep, raw = override.partition("=")
+    if not sep or not _EXPONENT.fullmatch(raw):
+        return override
+    mantissa, _, exponent = repr(float(raw)).partition("e")
+    if not exponent:
+        return f"{key}={mantissa}"
+    mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
+    exponent = exponent if exponent[0] in "+-" else f"+{exponent}"
+    return f"{key}={mantissa}e{exponent}"
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
+    return {
+        "method": {"name": config.method_name, **to_dict(config.method)},
+        "data": to_dict(config.data),
+        "train": to_dict(config.train),
+        "optim": to_dict(config.optim),
+        "sched": to_dict(config.sched),
+        "seed": config.seed,
+        "clip": config.clip,
+    }
+
+
+def dump_run_config(config: RunConfig) -> str:
+    return yaml.safe_dump(run_config_to_dict(config), sort_keys=False)

@@ -1,0 +1,54 @@
+"""``hicropl eval``: a finished run on another split, class subset or dataset (cross-dataset, DG)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from pathlib import Path
+from typing import Any
+
+from hicropl.data.subsample import normalize_subset
+from hicropl.engine.data import Evaluation, canonical_dataset
+from hicropl.engine.distributed import init_from_env
+from hicropl.engine.restore import restore_run
+from hicropl.engine.run import run_evaluations
+from hicropl.engine.runlog import run_logging
+from hicropl.results.run_folder import write_json_atomic
+
+
+def evaluation_file(folder: Path, name: str) -> Path:
+    safe = re.sub(r"[^0-9A-Za-z_.-]+", "_", name).strip("_")
+    return folder / f"{safe}.json"
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    dataset: str | None = None,
+    subset: str = "all",
+    split: str = "test",
+    data_root: str | None = None,
+    clip: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    quiet: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate the run's trained method and store the record in ``<run>/evals/``; returns the record."""
+    dist = init_from_env()
+    restored = restore_run(run_dir, clip=clip, data_root=data_root, device=device, dist=dist)
+    config = restored.config
+    if batch_size:
+        config.train.eval_batch_size = batch_size
+    evaluation = Evaluation(canonical_dataset(dataset or restored.result["dataset"]), normalize_subset(subset), split)
+    with run_logging(restored.folder.log, quiet, dist.is_main):
+        records, skipped = run_evaluations(restored.method, [evaluation], config, None, dist, progress and not quiet)
+    record = {
+        **records[evaluation.name],
+        "skipped_images": skipped,
+        "backbone_checksum": restored.method.backbone.checksum,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if dist.is_main:
+        write_json_atomic(evaluation_file(restored.folder.evals, evaluation.name), record)
+    return record

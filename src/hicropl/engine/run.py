@@ -1,0 +1,391 @@
+"""One training run, start to finish, in a run folder (``hicropl train`` and ``hicropl zero-shot``).
+
+config.yaml -> (resume from checkpoint.pt) -> train -> checkpoint.pt (finished) -> the protocol's
+evaluations -> result.json. A folder with result.json is finished and is not overwritten unless asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch.utils.data import DataLoader
+
+from hicropl.clip.features import default_cache_dir
+from hicropl.engine.backbone import check_clip_source, load_backbone, resolve_device
+from hicropl.engine.checkpoint import load_checkpoint
+from hicropl.engine.config import RunConfig, build_run_config, dump_run_config, run_config_to_dict
+from hicropl.engine.data import (
+    Evaluation,
+    TrainingData,
+    canonical_dataset,
+    class_set,
+    eval_loader,
+    image_dataset,
+    load_evaluation,
+    load_training_data,
+    planned_evaluations,
+    resolve_root,
+    skipped_images,
+    transforms_of,
+)
+from hicropl.engine.distributed import DistInfo, barrier, init_from_env
+from hicropl.engine.evaluate import evaluate
+from hicropl.engine.frozen_features import cached_frozen_features
+from hicropl.engine.metrics import EvalMetrics
+from hicropl.engine.provenance import environment
+from hicropl.engine.runlog import run_logging
+from hicropl.engine.seeding import seed_everything
+from hicropl.engine.trainer import FitResult, StepCallback, Trainer
+from hicropl.errors import CheckpointError, ConfigError, DataError, HicroplError
+from hicropl.methods.base import MethodRuntime, PromptMethod, build_method
+from hicropl.precision import resolve_precision
+from hicropl.results.record import SCHEMA_VERSION, summarize
+from hicropl.results.run_folder import RunFolder, write_json_atomic, write_text_atomic
+
+log = logging.getLogger("hicropl.run")
+
+# Settings that may change between an interrupted run and its resumption without changing results.
+_RESUME_FREE = {
+    ("train", "num_workers"),
+    ("train", "device"),
+    ("train", "tensorboard"),
+    ("train", "eval_batch_size"),
+    ("train", "feature_cache"),
+    ("data", "root"),
+    ("data", "targets"),
+    ("clip",),
+}
+
+
+def default_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
+    """``runs/<protocol>/<method[-variant]>/<dataset>/shots_<K>/seed_<S>``."""
+    method = f"{config.method_name}-{config.variant}" if config.variant else config.method_name
+    return (
+        Path(root)
+        / config.data.protocol
+        / method
+        / config.data.dataset
+        / f"shots_{config.data.shots}"
+        / (f"seed_{config.seed}")
+    )
+
+
+def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += _differences(old.get(key), new.get(key), (*path, str(key)))
+        return out
+    if path in _RESUME_FREE or old == new:
+        return []
+    return [f"{'.'.join(path)}: {old!r} -> {new!r}"]
+
+
+def prepare_folder(folder: RunFolder, config: RunConfig, overwrite: bool, dist: DistInfo) -> dict[str, Any] | None:
+    """Check the folder; returns the checkpoint to resume from, or None to start afresh."""
+    if folder.path.exists() and not folder.path.is_dir():
+        raise ConfigError(f"--output {folder.path} is a file, not a folder; choose another --output.")
+    if overwrite:
+        if dist.is_main:
+            folder.clear()
+        barrier(dist)
+        return None
+    if folder.is_finished():
+        raise ConfigError(
+            f"The run folder {folder.path} already holds a finished run (result.json); pass --overwrite to replace "
+            "it or choose another --output."
+        )
+    if not folder.has_checkpoint():
+        return None
+    checkpoint = load_checkpoint(folder.checkpoint)
+    if folder.config.is_file():
+        saved = yaml.safe_load(folder.config.read_text("utf-8")) or {}
+        changed = _differences(saved, run_config_to_dict(config))
+        if changed:
+            raise ConfigError(
+                f"The run folder {folder.path} holds an unfinished run with other settings ({'; '.join(changed[:5])}). "
+                "Rerun with the same settings to resume it, or pass --overwrite to start over."
+            )
+    return checkpoint
+
+
+def preflight(config: RunConfig) -> None:
+    """Fail on a missing dataset, data root or weights file before the run folder is touched."""
+    canonical_dataset(config.data.dataset)
+    check_clip_source(config.clip)
+    resolve_root(config.data.root)
+
+
+def _tensorboard(folder: RunFolder, enabled: bool, dist: DistInfo) -> Any:
+    if not enabled or not dist.is_main:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise ConfigError("train.tensorboard=true needs TensorBoard: pip install 'hicropl[tb]'") from exc
+    return SummaryWriter(str(folder.tensorboard))
+
+
+def run_evaluations(
+    method: PromptMethod,
+    evaluations: list[Evaluation],
+    config: RunConfig,
+    data: TrainingData | None,
+    dist: DistInfo,
+    progress: bool,
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """Evaluate ``method`` on each evaluation (switching classes as needed); returns records and skipped images."""
+    records: dict[str, dict[str, Any]] = {}
+    skipped = 0
+    pin = method.device.type == "cuda"
+    for evaluation in evaluations:
+        source = data.full if data is not None else None
+        chosen, dataset = load_evaluation(
+            evaluation, config.data.root, method.backbone, config.train.skip_corrupt, splits=source
+        )
+        classes = class_set(chosen)
+        if classes != method.classes:
+            method.set_classes(classes)
+        loader = eval_loader(dataset, config.train.eval_batch_size, config.train.num_workers, dist, pin)
+        frozen = _frozen_features(method, dataset, evaluation.dataset, evaluation.split, config, dist)
+        metrics = evaluate(
+            method, loader, chosen.classnames, config.train.precision, dist, progress, evaluation.name, frozen
+        )
+        skipped += skipped_images(dataset)
+        records[evaluation.name] = evaluation_record(evaluation, metrics)
+        log.info(
+            "%s: accuracy %.2f, macro-F1 %.2f (%d images)",
+            evaluation.name,
+            metrics.accuracy,
+            metrics.macro_f1,
+            metrics.count,
+        )
+    return records, skipped
+
+
+def _frozen_features(
+    method: PromptMethod, dataset: Any, name: str, split: str, config: RunConfig, dist: DistInfo
+) -> Any:
+    if not config.train.feature_cache:
+        return None
+    return cached_frozen_features(
+        method, dataset, name, split, config.train.eval_batch_size, config.train.num_workers, dist
+    )
+
+
+def fit_closed_form(method: PromptMethod, data: TrainingData, config: RunConfig, dist: DistInfo) -> None:
+    """Methods fitted in closed form rather than by SGD (the linear probe) fit here, on frozen features
+    of the few-shot train and val images under the deterministic test transform, as CoOp does."""
+    fit = getattr(method, "fit_from_loaders", None)
+    if fit is None or bool(getattr(method, "fitted", False)):
+        return
+    _, test_tf, _ = transforms_of(method.backbone)
+    workers, batch = config.train.num_workers, config.train.eval_batch_size
+    train_loader = DataLoader(image_dataset(data.splits.train, test_tf, False), batch_size=batch, num_workers=workers)
+    val_loader = (
+        DataLoader(image_dataset(data.splits.val, test_tf, False), batch_size=batch, num_workers=workers)
+        if len(data.splits.val)
+        else None
+    )
+    result = fit(train_loader, val_loader)
+    log.info("%s fitted in closed form: %s", method.name, getattr(result, "as_record", lambda: result)())
+
+
+def evaluation_record(evaluation: Evaluation, metrics: EvalMetrics) -> dict[str, Any]:
+    return {
+        "name": evaluation.name,
+        "dataset": evaluation.dataset,
+        "subset": evaluation.subset,
+        "split": evaluation.split,
+        **metrics.to_dict(),
+    }
+
+
+def train(
+    config: RunConfig,
+    output: str | Path,
+    *,
+    overwrite: bool = False,
+    quiet: bool = False,
+    progress: bool = True,
+    step_callbacks: list[StepCallback] | None = None,
+) -> dict[str, Any]:
+    """Train ``config`` in the run folder ``output`` (resuming an interrupted run there); returns result.json."""
+    dist = init_from_env()
+    preflight(config)
+    folder = RunFolder.at(output)
+    resume = prepare_folder(folder, config, overwrite, dist)
+    if dist.is_main:
+        folder.path.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder.config, dump_run_config(config))
+    with run_logging(folder.log, quiet, dist.is_main), _closing_tensorboard(folder, config, dist) as writer:
+        log.info("Run folder %s (%s)", folder.path, "resuming" if resume else "new run")
+        device = resolve_device(config.train.device, dist)
+        backbone = load_backbone(config.clip, device)
+        if resume is not None and resume.get("backbone_checksum") not in (None, backbone.checksum):
+            raise CheckpointError(
+                f"The run in {folder.path} was trained with other CLIP weights ({resume['backbone_checksum'][:16]}...) "
+                f"than --clip {config.clip} ({backbone.checksum[:16]}...); resume with the original weights or "
+                "pass --overwrite to start over."
+            )
+        data = load_training_data(config.data, config.seed, backbone, config.train.skip_corrupt)
+        seed_everything(config.seed)
+        runtime = MethodRuntime(cache_dir=default_cache_dir())
+        method = build_method(config.method_name, backbone, class_set(data.splits), config.method, runtime)
+        val_loader = (
+            eval_loader(data.val, config.train.eval_batch_size, config.train.num_workers, dist, device.type == "cuda")
+            if len(data.val)
+            else None
+        )
+        val_frozen = None
+        if val_loader is not None:
+            val_frozen = _frozen_features(method, data.val, data.splits.name, "val", config, dist)
+        trainer = Trainer(
+            method,
+            data.train,
+            train=config.train,
+            optim=config.optim,
+            sched=config.sched,
+            seed=config.seed,
+            checkpoint_path=folder.checkpoint,
+            dist=dist,
+            validate=(
+                lambda: evaluate(
+                    method,
+                    val_loader,
+                    data.splits.classnames,
+                    config.train.precision,
+                    dist,
+                    progress and not quiet,
+                    "val",
+                    val_frozen,
+                )
+            )
+            if val_loader is not None
+            else None,
+            on_epoch_end=folder.append_metrics,
+            step_callbacks=step_callbacks,
+            progress=progress and not quiet,
+            scalar_writer=writer,
+        )
+        log.info("%s: %d trainable parameters", config.method_name, method.num_trainable())
+        if resume is not None:
+            trainer.load_checkpoint(resume)
+            if dist.is_main:
+                folder.keep_metrics_through(trainer.state.epoch)
+            log.info("Resuming at epoch %d, step %d", trainer.state.epoch + 1, trainer.state.step)
+        elif dist.is_main:
+            folder.metrics.unlink(missing_ok=True)
+        fit = trainer.fit()
+        fit_closed_form(method, data, config, dist)
+        trainer.save_checkpoint(finished=True)
+        try:
+            evaluations, skipped = run_evaluations(
+                method, planned_evaluations(config.data), config, data, dist, progress and not quiet
+            )
+        except DataError as exc:
+            raise DataError(
+                f"{exc}. The trained model is kept in {folder.checkpoint}: fix the data (or leave that target out "
+                "with --set data.targets=[...]) and rerun the same command to evaluate without retraining."
+            ) from exc
+        result = build_result(
+            config,
+            method,
+            data,
+            fit,
+            evaluations,
+            skipped + skipped_images(data.train, data.val),
+            dist,
+            device,
+        )
+        if dist.is_main:
+            write_json_atomic(folder.result, result)
+            log.info("Finished: %s", ", ".join(f"{k} {v:.2f}" for k, v in result["summary"].items()))
+        barrier(dist)
+        return result
+
+
+@contextlib.contextmanager
+def _closing_tensorboard(folder: RunFolder, config: RunConfig, dist: DistInfo) -> Iterator[Any]:
+    writer = _tensorboard(folder, config.train.tensorboard, dist)
+    try:
+        yield writer
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def build_result(
+    config: RunConfig,
+    method: PromptMethod,
+    data: TrainingData,
+    fit: FitResult,
+    evaluations: dict[str, dict[str, Any]],
+    skipped: int,
+    dist: DistInfo,
+    device: Any,
+) -> dict[str, Any]:
+    backbone = method.backbone
+    state = fit.state
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "method": config.method_name,
+        "variant": config.variant,
+        "dataset": data.splits.name,
+        "protocol": config.data.protocol,
+        "shots": config.data.shots,
+        "seed": config.seed,
+        "summary": summarize(config.data.protocol, data.splits.name, evaluations),
+        "evaluations": evaluations,
+        "selection": {
+            "mode": config.train.selection,
+            "epoch": None if fit.selected_epoch is None else fit.selected_epoch + 1,
+            "val_accuracy": fit.selected_val,
+        },
+        "training": {
+            "trained": fit.trained,
+            "epochs": state.epoch,
+            "optimizer_steps": state.global_step,
+            "seconds": round(fit.seconds, 3),
+            "trainable_parameters": method.num_trainable(),
+            "precision": resolve_precision(config.train.precision, method.device),
+            "device": str(device),
+            "world_size": dist.world_size,
+        },
+        "classes": list(data.splits.classnames),
+        "description_file": data.splits.description_file,
+        "data": {**data.record(), "skipped_images": skipped},
+        "backbone": {
+            "source": backbone.source,
+            "model_name": backbone.model_name,
+            "checksum": backbone.checksum,
+        },
+        "method_records": _plain(dict(method.runtime.records)),
+        "environment": environment(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy of method records (paths and other objects become strings)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def load_run_config_from(folder: RunFolder) -> RunConfig:
+    if not folder.config.is_file():
+        raise HicroplError(
+            f"{folder.path} is not a run folder (no {folder.config.name}); pass a folder made by `hicropl train`."
+        )
+    return build_run_config(yaml.safe_load(folder.config.read_text("utf-8")) or {})

@@ -1,0 +1,115 @@
+"""The content of ``result.json`` and of ``evals/*.json``, and reading them back for reports.
+
+Accuracies are percentages. ``evaluations`` maps an evaluation name to its numbers; evaluations
+run later with ``hicropl eval`` are stored under ``evals/`` with the same fields. Evaluation names come
+from :func:`evaluation_name`: ``EuroSAT (base)``/``EuroSAT (novel)`` in base-to-novel runs, the
+dataset's name for all classes of its test split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hicropl.results.run_folder import RESULT, RunFolder, read_json
+
+SCHEMA_VERSION = 1
+
+
+def harmonic_mean(base: float, novel: float) -> float:
+    return 2 * base * novel / (base + novel) if base + novel > 0 else 0.0
+
+
+def evaluation_name(dataset: str, subset: str, split: str) -> str:
+    """``EuroSAT`` for all classes on test; otherwise e.g. ``EuroSAT (novel)`` or ``EuroSAT [val]``."""
+    name = dataset if subset == "all" else f"{dataset} ({'novel' if subset in ('new', 'novel') else subset})"
+    return name if split == "test" else f"{name} [{split}]"
+
+
+def summarize(protocol: str, dataset: str, evaluations: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The headline numbers of a run: Base/Novel/HM, or the accuracy per evaluated dataset."""
+    acc = {name: float(entry["accuracy"]) for name, entry in evaluations.items()}
+    base, novel = evaluation_name(dataset, "base", "test"), evaluation_name(dataset, "new", "test")
+    if protocol == "base2novel" and base in acc and novel in acc:
+        return {"base": acc[base], "novel": acc[novel], "hm": harmonic_mean(acc[base], acc[novel])}
+    return acc
+
+
+@dataclass
+class RunRecord:
+    """One finished run as the reports see it."""
+
+    path: Path
+    method: str
+    variant: str | None
+    dataset: str
+    protocol: str
+    shots: int
+    seed: int
+    scores: dict[str, float] = field(default_factory=dict)
+    created: str = ""  # ISO time the run finished
+    suffix: str = ""  # set by the tables to tell apart runs that differ only in shots
+
+    @property
+    def label(self) -> str:
+        name = f"{self.method}-{self.variant}" if self.variant else self.method
+        return f"{name} {self.suffix}" if self.suffix else name
+
+
+def _scores(result: Mapping[str, Any], folder: RunFolder) -> dict[str, float]:
+    scores = {name: float(entry["accuracy"]) for name, entry in result.get("evaluations", {}).items()}
+    if folder.evals.is_dir():
+        for file in sorted(folder.evals.glob("*.json")):
+            entry = read_json(file)
+            scores[str(entry["name"])] = float(entry["accuracy"])
+    return scores
+
+
+def read_run(path: Path) -> RunRecord:
+    folder = RunFolder.at(path)
+    result = read_json(folder.result)
+    return RunRecord(
+        path=folder.path,
+        method=str(result["method"]),
+        variant=result.get("variant"),
+        dataset=str(result["dataset"]),
+        protocol=str(result["protocol"]),
+        shots=int(result["shots"]),
+        seed=int(result["seed"]),
+        scores=_scores(result, folder),
+        created=str(result.get("created") or ""),
+    )
+
+
+def find_runs(roots: Iterable[str | Path]) -> tuple[list[RunRecord], list[str]]:
+    """Every finished run under ``roots`` (folders holding result.json), plus one line per unreadable one."""
+    runs: list[RunRecord] = []
+    problems: list[str] = []
+    for root in roots:
+        base = Path(root).expanduser()
+        if not base.exists():
+            problems.append(f"{base}: no such folder")
+            continue
+        files = [base / RESULT] if (base / RESULT).is_file() else sorted(base.rglob(RESULT))
+        for file in files:
+            try:
+                runs.append(read_run(file.parent))
+            except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+                problems.append(f"{file}: unreadable ({type(exc).__name__}: {exc})")
+    return runs, problems
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
+    """Mean and sample standard deviation (0 for a single value), and the count."""
+    data = [float(v) for v in values]
+    if not data:
+        return math.nan, math.nan, 0
+    mean = sum(data) / len(data)
+    if len(data) == 1:
+        return mean, 0.0, 1
+    var = sum((v - mean) ** 2 for v in data) / (len(data) - 1)
+    return mean, math.sqrt(var), len(data)
