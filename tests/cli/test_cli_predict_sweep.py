@@ -38,14 +38,16 @@ def test_predict_with_the_run_classes_a_list_a_file_and_a_dataset(trained, capsy
     names = tmp_path / "names.txt"
     names.write_text("# classes\nhighway\n\npasture\n")
     target = tmp_path / "preds.csv"
-    code, out, err = run_cli(capsys, "predict", trained, one, "--classes-file", names, "--format", "csv",
-                             "--output", target)
+    code, out, err = run_cli(
+        capsys, "predict", trained, one, "--classes-file", names, "--format", "csv", "--output", target
+    )
     assert code == 0, err
     table = list(csv.DictReader(io.StringIO(target.read_text())))
     assert [r["rank"] for r in table] == ["1", "2"] and {r["class"] for r in table} == {"highway", "pasture"}
 
-    code, out, err = run_cli(capsys, "predict", trained, one, "--classes-dataset", "EuroSAT", "--subset", "novel",
-                             "--data-root", mini_root)
+    code, out, err = run_cli(
+        capsys, "predict", trained, one, "--classes-dataset", "EuroSAT", "--subset", "novel", "--data-root", mini_root
+    )
     assert code == 0, err
     assert [p["class"] for p in json.loads(out)[0]["predictions"]] == ["Sea or Lake"]
 
@@ -54,8 +56,23 @@ def test_predict_with_the_run_classes_a_list_a_file_and_a_dataset(trained, capsy
 
 
 def test_sweep_skips_finished_runs(tmp_path, capsys, mini_root, tiny_checkpoint):
-    base = ["sweep", "--methods", "test_head", "--protocol", "fewshot", "--datasets", "EuroSAT", "--shots", "1",
-            "--root", tmp_path / "runs", "--data-root", mini_root, "--clip", tiny_checkpoint]
+    base = [
+        "sweep",
+        "--methods",
+        "test_head",
+        "--protocol",
+        "fewshot",
+        "--datasets",
+        "EuroSAT",
+        "--shots",
+        "1",
+        "--root",
+        tmp_path / "runs",
+        "--data-root",
+        mini_root,
+        "--clip",
+        tiny_checkpoint,
+    ]
     settings = [a for pair in zip(FAST[3::2], FAST[4::2], strict=True) for a in pair]
     code, out, err = run_cli(capsys, *base, "--seeds", "1", *settings)
     assert code == 0, err
@@ -75,8 +92,19 @@ def test_sweep_skips_finished_runs(tmp_path, capsys, mini_root, tiny_checkpoint)
 def test_sweep_spreads_runs_over_gpus(tmp_path):
     from hicropl.engine.sweep import load_sweep, plan, run_on_gpus
 
-    jobs = plan(load_sweep(None, {"methods": ["zeroshot"], "protocol": "fewshot", "datasets": ["EuroSAT"],
-                                  "shots": [1, 2, 4], "seeds": [1], "root": str(tmp_path)}))
+    jobs = plan(
+        load_sweep(
+            None,
+            {
+                "methods": ["zeroshot"],
+                "protocol": "fewshot",
+                "datasets": ["EuroSAT"],
+                "shots": [1, 2, 4],
+                "seeds": [1],
+                "root": str(tmp_path),
+            },
+        )
+    )
     launched = []
 
     class Finished:
@@ -103,8 +131,24 @@ def test_slurm_launcher_without_submitit_says_what_to_install(tmp_path, capsys, 
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_submitit)
-    code, _, err = run_cli(capsys, "sweep", "--methods", "zeroshot", "--protocol", "fewshot", "--datasets", "EuroSAT",
-                           "--shots", "1", "--seeds", "1", "--root", tmp_path, "--launcher", "slurm")
+    code, _, err = run_cli(
+        capsys,
+        "sweep",
+        "--methods",
+        "zeroshot",
+        "--protocol",
+        "fewshot",
+        "--datasets",
+        "EuroSAT",
+        "--shots",
+        "1",
+        "--seeds",
+        "1",
+        "--root",
+        tmp_path,
+        "--launcher",
+        "slurm",
+    )
     assert code == 2 and "pip install 'hicropl[slurm]'" in err
 
 

@@ -44,8 +44,9 @@ def test_train_eval_report_round_trip(tmp_path, capsys, mini_root, tiny_checkpoi
     assert not (run / "evals").exists()  # --overwrite starts the folder afresh
 
 
-def test_ctrl_c_writes_a_checkpoint_and_the_same_command_resumes(tmp_path, capsys, mini_root, tiny_checkpoint,
-                                                                  monkeypatch):
+def test_ctrl_c_writes_a_checkpoint_and_the_same_command_resumes(
+    tmp_path, capsys, mini_root, tiny_checkpoint, monkeypatch
+):
     original = Trainer._after_step
     sent = []
 
@@ -69,16 +70,44 @@ def test_ctrl_c_writes_a_checkpoint_and_the_same_command_resumes(tmp_path, capsy
 
 def test_zero_shot_run(tmp_path, capsys, mini_root, tiny_checkpoint):
     run = tmp_path / "zs"
-    code, _, err = run_cli(capsys, "zero-shot", "--dataset", "eurosat", "--prompts", "ensemble", "--data-root",
-                             mini_root, "--clip", tiny_checkpoint, "--output", run, "--quiet", "--set",
-                             "train.num_workers=0")
+    code, _, err = run_cli(
+        capsys,
+        "zero-shot",
+        "--dataset",
+        "eurosat",
+        "--prompts",
+        "ensemble",
+        "--data-root",
+        mini_root,
+        "--clip",
+        tiny_checkpoint,
+        "--output",
+        run,
+        "--quiet",
+        "--set",
+        "train.num_workers=0",
+    )
     assert code == 0, err
     result = json.loads((run / "result.json").read_text())
     assert result["method"] == "zeroshot" and result["training"]["trained"] is False
     assert set(result["summary"]) == {"base", "novel", "hm"}
-    code, _, err = run_cli(capsys, "zero-shot", "--dataset", "EuroSAT", "--template", "a {} photo.", "--data-root",
-                           mini_root, "--clip", tiny_checkpoint, "--output", tmp_path / "zs2", "--quiet",
-                           "--set", "train.num_workers=0")
+    code, _, err = run_cli(
+        capsys,
+        "zero-shot",
+        "--dataset",
+        "EuroSAT",
+        "--template",
+        "a {} photo.",
+        "--data-root",
+        mini_root,
+        "--clip",
+        tiny_checkpoint,
+        "--output",
+        tmp_path / "zs2",
+        "--quiet",
+        "--set",
+        "train.num_workers=0",
+    )
     assert code == 0, err
     assert "a {} photo." in (tmp_path / "zs2" / "config.yaml").read_text()
 
@@ -86,9 +115,25 @@ def test_zero_shot_run(tmp_path, capsys, mini_root, tiny_checkpoint):
 def test_cross_dataset_and_domain_generalisation(tmp_path, capsys, mini_root, tiny_checkpoint):
     run = tmp_path / "runs" / "xd"
     code, _, err = run_cli(
-        capsys, "train", "--method", "test_head", "--dataset", "imagenet", "--protocol", "cross_dataset", "--seed",
-        "1", "--data-root", mini_root, "--clip", tiny_checkpoint, "--output", run, *FAST,
-        "--set", "data.targets=[DescribableTextures, ImageNetV2]",
+        capsys,
+        "train",
+        "--method",
+        "test_head",
+        "--dataset",
+        "imagenet",
+        "--protocol",
+        "cross_dataset",
+        "--seed",
+        "1",
+        "--data-root",
+        mini_root,
+        "--clip",
+        tiny_checkpoint,
+        "--output",
+        run,
+        *FAST,
+        "--set",
+        "data.targets=[DescribableTextures, ImageNetV2]",
     )
     assert code == 0, err
     result = json.loads((run / "result.json").read_text())
@@ -110,8 +155,24 @@ def test_cross_dataset_and_domain_generalisation(tmp_path, capsys, mini_root, ti
 
 
 def test_missing_target_keeps_the_trained_model(tmp_path, capsys, mini_root, tiny_checkpoint):
-    args = ["train", "--method", "test_head", "--dataset", "ImageNet", "--protocol", "cross_dataset", "--seed", "1",
-            "--data-root", mini_root, "--clip", tiny_checkpoint, "--output", tmp_path / "run", *FAST]
+    args = [
+        "train",
+        "--method",
+        "test_head",
+        "--dataset",
+        "ImageNet",
+        "--protocol",
+        "cross_dataset",
+        "--seed",
+        "1",
+        "--data-root",
+        mini_root,
+        "--clip",
+        tiny_checkpoint,
+        "--output",
+        tmp_path / "run",
+        *FAST,
+    ]
     code, _, err = run_cli(capsys, *args, "--set", "data.targets=[Caltech101, DescribableTextures]")
     assert code == 2 and "caltech-101" in err and "rerun the same command to evaluate without retraining" in err
     code, _, err = run_cli(capsys, *args, "--set", "data.targets=[DescribableTextures]")

@@ -113,9 +113,7 @@ def _image(path: Path, colour: tuple[int, int, int], rng: np.random.Generator, s
     Image.fromarray(pixels).save(path)
 
 
-def make_eurosat(
-    root: Path, classes: int = 4, train: int = 8, val: int = 4, test: int = 6, seed: int = 0
-) -> Path:
+def make_eurosat(root: Path, classes: int = 4, train: int = 8, val: int = 4, test: int = 6, seed: int = 0) -> Path:
     """A miniature EuroSAT in CoOp's layout (``root/eurosat/2750`` + its split file); returns ``root``."""
     rng = np.random.default_rng(seed)
     folder = root / "eurosat"

@@ -30,8 +30,12 @@ def _require_methods(names: list[str]) -> None:
 
 def test_configs_are_shipped():
     assert {p.name for p in CONFIGS} >= {
-        "base2novel.yaml", "base2novel_imagenet.yaml", "fewshot.yaml", "fewshot_imagenet.yaml",
-        "cross_dataset.yaml", "domain_generalization.yaml",
+        "base2novel.yaml",
+        "base2novel_imagenet.yaml",
+        "fewshot.yaml",
+        "fewshot_imagenet.yaml",
+        "cross_dataset.yaml",
+        "domain_generalization.yaml",
     }
 
 
@@ -58,10 +62,22 @@ def test_config_file_loads_and_is_headed_by_its_command(path: Path):
 def test_hicropl_configs_follow_the_official_recipe(path: Path):
     data = yaml.safe_load(path.read_text("utf-8"))
     optim, sched, train, method = data["optim"], data["sched"], data["train"], data["method"]
-    assert optim == {"name": "adam", "lr": 0.0025, "betas": [0.9, 0.999], "eps": 0.001, "weight_decay": 0.0005,
-                     "weight_decay_mode": "coupled", "foreach": False}
-    assert sched == {"name": "cosine", "warmup_epochs": 1, "warmup_type": "constant", "warmup_lr": 1e-5,
-                     "step_per": "epoch"}
+    assert optim == {
+        "name": "adam",
+        "lr": 0.0025,
+        "betas": [0.9, 0.999],
+        "eps": 0.001,
+        "weight_decay": 0.0005,
+        "weight_decay_mode": "coupled",
+        "foreach": False,
+    }
+    assert sched == {
+        "name": "cosine",
+        "warmup_epochs": 1,
+        "warmup_type": "constant",
+        "warmup_lr": 1e-5,
+        "step_per": "epoch",
+    }
     assert method["lambda_consistency"] == 12.0
     transfer = data["data"]["protocol"] in ("cross_dataset", "domain_generalization")
     imagenet = path.stem.endswith("_imagenet")

@@ -63,9 +63,7 @@ def test_sgd_momentum_and_decay_modes():
     torch.testing.assert_close(decoupled.detach(), start * (1 - 0.05) - 0.1 * grad)
 
 
-@pytest.mark.parametrize(
-    ("field", "value"), [("lr", 0.0), ("eps", -1.0), ("betas", (0.9,)), ("weight_decay", -0.1)]
-)
+@pytest.mark.parametrize(("field", "value"), [("lr", 0.0), ("eps", -1.0), ("betas", (0.9,)), ("weight_decay", -0.1)])
 def test_invalid_settings_name_the_field(field, value):
     from hicropl.config import from_dict
 

@@ -16,10 +16,20 @@ def _write(tmp_path, data) -> str:
 
 
 def test_defaults_file_flags_overrides_in_that_order(tmp_path):
-    file = _write(tmp_path, {"method": {"name": "zeroshot", "prompts": "ensemble"}, "train": {"epochs": 7},
-                             "optim": {"lr": 0.5}, "data": {"dataset": "pets"}})
-    config = load_run_config(file, {"train.epochs": 3, "seed": None, "data.protocol": "b2n"},
-                             ["train.epochs=4", "optim.lr=2e-3", "sched.step_per=step"])
+    file = _write(
+        tmp_path,
+        {
+            "method": {"name": "zeroshot", "prompts": "ensemble"},
+            "train": {"epochs": 7},
+            "optim": {"lr": 0.5},
+            "data": {"dataset": "pets"},
+        },
+    )
+    config = load_run_config(
+        file,
+        {"train.epochs": 3, "seed": None, "data.protocol": "b2n"},
+        ["train.epochs=4", "optim.lr=2e-3", "sched.step_per=step"],
+    )
     assert config.method_name == "zeroshot" and config.method.prompts == "ensemble"
     assert config.train.epochs == 4 and config.optim.lr == 0.002 and config.sched.step_per == "step"
     assert config.seed == 1  # None means "flag not given"

@@ -17,8 +17,14 @@ from hicropl.methods.base import build_method
 
 
 def _trainer(method, **kwargs) -> Trainer:
-    return Trainer(method, RandomImages(), train=TrainConfig(epochs=3, batch_size=4, num_workers=0, **kwargs),
-                   optim=OptimConfig(lr=0.05), sched=ScheduleConfig(warmup_epochs=0), seed=0)
+    return Trainer(
+        method,
+        RandomImages(),
+        train=TrainConfig(epochs=3, batch_size=4, num_workers=0, **kwargs),
+        optim=OptimConfig(lr=0.05),
+        sched=ScheduleConfig(warmup_epochs=0),
+        seed=0,
+    )
 
 
 @pytest.mark.parametrize(("scores", "chosen", "other"), [([50.0, 80.0, 60.0], 1, 2), ([70.0, 40.0, 70.0], 2, 0)])

@@ -25,7 +25,11 @@ def test_run_folder_and_checkpoint_contents(tmp_path, data_root, tiny_checkpoint
     result = train(config, tmp_path / "run", quiet=True, progress=False)
     folder = tmp_path / "run"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "checkpoint.pt", "config.yaml", "log.txt", "metrics.jsonl", "result.json"
+        "checkpoint.pt",
+        "config.yaml",
+        "log.txt",
+        "metrics.jsonl",
+        "result.json",
     ]
     saved = _checkpoint(folder)
     assert set(saved["method"]) == {"proj.weight", "proj.bias", "forwards"}  # no backbone tensor
@@ -40,7 +44,9 @@ def test_run_folder_and_checkpoint_contents(tmp_path, data_root, tiny_checkpoint
     assert on_disk == json.loads(json.dumps(result))
     assert set(result["evaluations"]) == {"EuroSAT (base)", "EuroSAT (novel)"}
     assert result["summary"]["hm"] == pytest.approx(
-        2 * result["summary"]["base"] * result["summary"]["novel"]
+        2
+        * result["summary"]["base"]
+        * result["summary"]["novel"]
         / (result["summary"]["base"] + result["summary"]["novel"])
     )
     for key in ("accuracy", "macro_f1", "per_class", "count"):
@@ -66,8 +72,9 @@ def test_backbone_tensors_are_refused(tiny_backbone):
 
 def test_gradient_accumulation_matches_a_larger_batch(tmp_path, data_root, tiny_checkpoint):
     whole = tiny_run_config(data_root, tiny_checkpoint, "method.dropout=0.0")
-    accumulated = tiny_run_config(data_root, tiny_checkpoint, "method.dropout=0.0", "train.batch_size=2",
-                                  "train.grad_accum=2")
+    accumulated = tiny_run_config(
+        data_root, tiny_checkpoint, "method.dropout=0.0", "train.batch_size=2", "train.grad_accum=2"
+    )
     train(whole, tmp_path / "a", quiet=True, progress=False)
     train(accumulated, tmp_path / "b", quiet=True, progress=False)
     a, b = _checkpoint(tmp_path / "a"), _checkpoint(tmp_path / "b")
@@ -77,8 +84,14 @@ def test_gradient_accumulation_matches_a_larger_batch(tmp_path, data_root, tiny_
 
 def test_best_val_ties_go_to_the_later_epoch(tmp_path, data_root, tiny_checkpoint):
     # A learning rate this small leaves every prediction unchanged: all epochs tie on validation.
-    config = tiny_run_config(data_root, tiny_checkpoint, "train.selection=best_val", "optim.lr=1e-12",
-                             "sched.warmup_lr=1e-12", "train.epochs=3")
+    config = tiny_run_config(
+        data_root,
+        tiny_checkpoint,
+        "train.selection=best_val",
+        "optim.lr=1e-12",
+        "sched.warmup_lr=1e-12",
+        "train.epochs=3",
+    )
     result = train(config, tmp_path / "run", quiet=True, progress=False)
     assert result["selection"]["mode"] == "best_val"
     assert result["selection"]["epoch"] == 3

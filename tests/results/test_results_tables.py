@@ -15,13 +15,30 @@ from hicropl.results.record import evaluation_name, harmonic_mean
 from hicropl.results.render import to_markdown
 
 
-def _run(root: Path, method: str, dataset: str, protocol: str, seed: int, scores: dict[str, float], shots: int = 16,
-         variant: str | None = None, created: str = "2025-01-01T00:00:00+00:00") -> Path:
+def _run(
+    root: Path,
+    method: str,
+    dataset: str,
+    protocol: str,
+    seed: int,
+    scores: dict[str, float],
+    shots: int = 16,
+    variant: str | None = None,
+    created: str = "2025-01-01T00:00:00+00:00",
+) -> Path:
     folder = root / protocol / method / dataset / f"shots_{shots}" / f"seed_{seed}"
     folder.mkdir(parents=True)
     evaluations = {name: {"name": name, "accuracy": value} for name, value in scores.items()}
-    result = {"method": method, "variant": variant, "dataset": dataset, "protocol": protocol, "shots": shots,
-              "seed": seed, "evaluations": evaluations, "created": created}
+    result = {
+        "method": method,
+        "variant": variant,
+        "dataset": dataset,
+        "protocol": protocol,
+        "shots": shots,
+        "seed": seed,
+        "evaluations": evaluations,
+        "created": created,
+    }
     (folder / "result.json").write_text(json.dumps(result))
     return folder
 
@@ -88,8 +105,13 @@ def test_cross_dataset_and_domain_generalisation_tables(tmp_path):
     cells = dict(zip(cross.columns, cross.rows[0].cells, strict=True))
     assert cells["ImageNet (source)"].mean == 72.0 and cells["Food101"] is None
     assert cells["Average"].mean == pytest.approx((94.0 + 48.0) / 2) and cross.rows[0].name == "hicropl †"
-    dg = dict(zip(_table(tables, "domain_generalization:ImageNet").columns,
-                  _table(tables, "domain_generalization:ImageNet").rows[0].cells, strict=True))
+    dg = dict(
+        zip(
+            _table(tables, "domain_generalization:ImageNet").columns,
+            _table(tables, "domain_generalization:ImageNet").rows[0].cells,
+            strict=True,
+        )
+    )
     assert dg["ImageNetR"].mean == 77.0 and dg["ImageNetA"] is None
     assert dg["Average"].mean == pytest.approx((65.0 + 49.0 + 77.0) / 3)
 
