@@ -81,3 +81,25 @@ def test_switching_method_away_from_a_method_specific_file_is_refused(tmp_path):
 def test_missing_config_file_names_the_flag(tmp_path):
     with pytest.raises(ConfigError, match="does not exist; check the --config path"):
         load_run_config(tmp_path / "nope.yaml")
+
+
+def test_yaml_numbers_without_a_dot_are_read_as_floats(tmp_path):
+    # PyYAML reads `lr: 1e-3` as the string "1e-3"; a float field accepts it, anything else is refused.
+    path = tmp_path / "run.yaml"
+    path.write_text("method: zeroshot\noptim:\n  lr: 1e-3\n  eps: 2E-8\n")
+    config = load_run_config(str(path))
+    assert config.optim.lr == 0.001 and config.optim.eps == 2e-8
+    path.write_text("method: zeroshot\noptim:\n  lr: fast\n")
+    with pytest.raises(ConfigError, match=r"optim.lr = 'fast' must be a number"):
+        load_run_config(str(path))
+    path.write_text("method: zeroshot\noptim:\n  lr: .nan\n")
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
+        load_run_config(str(path))
+
+
+def test_label_names_the_run_in_reports_and_survives_a_round_trip():
+    config = load_run_config(None, {"method.name": "hicropl"}, ["label=hicropl-nocons", "method.use_consistency=false"])
+    assert config.label == "hicropl-nocons"
+    again = build_run_config(yaml.safe_load(dump_run_config(config)))
+    assert again.label == "hicropl-nocons" and again.method.use_consistency is False
+    assert load_run_config(None, {"method.name": "hicropl"}).label == ""

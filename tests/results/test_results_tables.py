@@ -169,3 +169,14 @@ def test_plots_without_matplotlib_say_what_to_install(tmp_path, monkeypatch):
     _run(tmp_path / "runs", "coop", "EuroSAT", "fewshot", 1, {"EuroSAT": 60.0}, shots=1)
     with pytest.raises(ConfigError, match=r"pip install 'hicropl\[plots\]'"):
         make_report([tmp_path / "runs"], tmp_path / "out", ["md"], plots=True)
+
+
+def test_a_run_label_gives_an_ablation_its_own_row(tmp_path):
+    _b2n(tmp_path, "hicropl", "EuroSAT", 1, 90.0, 60.0, variant="paper")
+    ablation = _b2n(tmp_path / "ablation", "hicropl", "EuroSAT", 1, 95.0, 40.0, variant="paper")
+    result = json.loads((ablation / "result.json").read_text())
+    (ablation / "result.json").write_text(json.dumps({**result, "label": "hicropl-nocons"}))
+    runs, _ = find_runs([tmp_path])
+    table = _table(build_tables(runs), "base2novel")
+    assert [c.mean for c in _row(table, "EuroSAT", "hicropl-paper").cells[:2]] == [90.0, 60.0]
+    assert [c.mean for c in _row(table, "EuroSAT", "hicropl-nocons").cells[:2]] == [95.0, 40.0]

@@ -123,6 +123,9 @@ class RunConfig:
     sched: ScheduleConfig = field(default_factory=ScheduleConfig)
     seed: int = 1
     clip: str = ""  # weights file or open_clip tag (``ViT-B-16:openai``)
+    # How reports name this run's method; empty = method[-variant]. Lets ablations of one method
+    # (say HiCroPL without its consistency loss) appear as their own rows.
+    label: str = ""
 
     @property
     def variant(self) -> str | None:
@@ -131,7 +134,7 @@ class RunConfig:
 
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "optim": OptimConfig, "sched": ScheduleConfig}
-_SCALARS = {"seed": int, "clip": str}
+_SCALARS = {"seed": int, "clip": str, "label": str}
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -199,13 +202,21 @@ def build_run_config(data: Mapping[str, Any]) -> RunConfig:
         sections[key] = from_dict(section_cls, value, prefix=f"{key}.")
     scalars = from_dict(_Scalars, {k: data[k] for k in _SCALARS if k in data})
     _canonical_names(sections["data"])
-    return RunConfig(method_name=cls.name, method=method_config, seed=scalars.seed, clip=scalars.clip, **sections)
+    return RunConfig(
+        method_name=cls.name,
+        method=method_config,
+        seed=scalars.seed,
+        clip=scalars.clip,
+        label=scalars.label,
+        **sections,
+    )
 
 
 @dataclass
 class _Scalars:
     seed: int = 1
     clip: str = ""
+    label: str = ""
 
 
 def load_run_config(
@@ -270,6 +281,7 @@ def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
         "sched": to_dict(config.sched),
         "seed": config.seed,
         "clip": config.clip,
+        "label": config.label,
     }
 
 

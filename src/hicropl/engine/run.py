@@ -60,6 +60,7 @@ _RESUME_FREE = {
     ("data", "root"),
     ("data", "targets"),
     ("clip",),
+    ("label",),
 }
 
 
@@ -337,6 +338,7 @@ def build_result(
         "schema_version": SCHEMA_VERSION,
         "method": config.method_name,
         "variant": config.variant,
+        "label": config.label or None,
         "dataset": data.splits.name,
         "protocol": config.data.protocol,
         "shots": config.data.shots,

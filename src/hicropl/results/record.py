@@ -53,10 +53,11 @@ class RunRecord:
     scores: dict[str, float] = field(default_factory=dict)
     created: str = ""  # ISO time the run finished
     suffix: str = ""  # set by the tables to tell apart runs that differ only in shots
+    run_label: str | None = None  # the run's own label (config ``label``), if it set one
 
     @property
     def label(self) -> str:
-        name = f"{self.method}-{self.variant}" if self.variant else self.method
+        name = self.run_label or (f"{self.method}-{self.variant}" if self.variant else self.method)
         return f"{name} {self.suffix}" if self.suffix else name
 
 
@@ -82,6 +83,7 @@ def read_run(path: Path) -> RunRecord:
         seed=int(result["seed"]),
         scores=_scores(result, folder),
         created=str(result.get("created") or ""),
+        run_label=result.get("label") or None,
     )
 
 

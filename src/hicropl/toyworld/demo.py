@@ -49,8 +49,7 @@ RUNS = "runs"
 DATA = "data"
 ALL_METHODS: tuple[str, ...] = ("zeroshot", "coop", "hicropl-paper", "hicropl-official")
 # Not run by default: HiCroPL (paper) without its consistency loss, an unregularised comparison that
-# shows how Novel accuracy suffers from overfitting. `hicropl report` labels it hicropl-paper: keep it
-# in its own output folder when reports are made.
+# shows how Novel accuracy suffers from overfitting (its runs carry the label hicropl-nocons).
 EXTRA_METHODS: tuple[str, ...] = ("hicropl-nocons",)
 
 
@@ -291,6 +290,7 @@ def demo_run_config(
         "sched": {"name": "cosine", "warmup_epochs": 1, "warmup_type": "constant", "warmup_lr": 1e-5},
         "seed": seed,
         "clip": str(clip),
+        "label": method,
     }
     return build_run_config(data)
 
