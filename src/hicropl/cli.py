@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         _examples(
             "hicropl zero-shot --dataset EuroSAT --protocol base2novel --data-root ~/data --clip ViT-B-16.pt",
             "hicropl zero-shot --dataset DescribableTextures --prompts ensemble",
+            "hicropl zero-shot --dataset OxfordPets --prompts descriptions",
             "hicropl zero-shot --dataset Food101 --template 'a photo of {}, a dish.' --template "
             "'a close-up photo of {}.'",
         ),
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     zero.add_argument(
         "--prompts",
         help="zeroshot method's prompt source: dataset (CoOp template), ensemble (CLIP's 80 "
-        "ImageNet templates) or custom (--template)",
+        "ImageNet templates), custom (--template) or descriptions (mean of the shipped LLM descriptions)",
     )
     zero.add_argument(
         "--template",
@@ -206,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         "run a grid of methods x datasets x shots x seeds, skipping finished runs",
         _examples(
-            "hicropl sweep --file configs/sweeps/base2novel_hicropl.yaml --data-root ~/data --clip ViT-B-16.pt",
+            "hicropl sweep --file configs/sweeps/hicropl_base2novel.yaml --data-root ~/data --clip ViT-B-16.pt",
             "hicropl sweep --methods hicropl zeroshot --protocol base2novel --datasets EuroSAT DescribableTextures "
             "--seeds 1 2 3 --config configs/hicropl/base2novel.yaml",
             "hicropl sweep --file sweep.yaml --launcher gpus          # one run per visible GPU at a time",

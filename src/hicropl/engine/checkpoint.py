@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hicropl.atomic import atomic_torch_save
 from hicropl.errors import CheckpointError
 
 FORMAT = "hicropl-run-checkpoint"
@@ -28,24 +27,16 @@ def assert_no_backbone_tensors(tensors: Iterable[torch.Tensor], backbone: nn.Mod
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temp file beside ``path`` and rename it over ``path``: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    """Write ``path`` atomically; a failed write (a full disk) becomes one error saying what was kept."""
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
+        atomic_torch_save(obj, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         reason = "the disk is full" if exc.errno == errno.ENOSPC else str(exc)
         kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
         raise CheckpointError(
             f"Could not write {path}: {reason}; {kept}. Free space (or fix the folder), then rerun the same "
             "command to resume."
         ) from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

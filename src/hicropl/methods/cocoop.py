@@ -18,8 +18,8 @@ from torch import nn
 
 from hicropl.clip.encoders import TextPrompts
 from hicropl.config import require
-from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
-from hicropl.methods.prompt_helpers import init_context, tokenize_class_prompts
+from hicropl.methods.base import MethodConfig, MethodOutput, register_method
+from hicropl.methods.prompt_helpers import ClassPromptTokens, init_context
 
 
 @dataclass
@@ -45,7 +45,7 @@ class MetaNet(nn.Sequential):
 
 
 @register_method
-class CoCoOp(PromptMethod):
+class CoCoOp(ClassPromptTokens):
     name = "cocoop"
     config_class = CoCoOpConfig
     config: CoCoOpConfig
@@ -59,11 +59,6 @@ class CoCoOp(PromptMethod):
         self.meta_net = MetaNet(backbone.embed_dim, backbone.text_width)
         self.to(backbone.device)
         self.set_classes(classes)
-
-    def set_classes(self, classes: ClassSet) -> None:
-        super().set_classes(classes)
-        tokens = tokenize_class_prompts(self.backbone, self.prompt_prefix, classes.names)
-        self.register_buffer("tokenized_prompts", tokens, persistent=False)
 
     def conditioned_context(self, image_features: torch.Tensor) -> torch.Tensor:
         """``ctx + meta_net(image)`` per image: ``[B, m, d]`` (image features already normalised)."""

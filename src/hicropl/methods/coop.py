@@ -27,8 +27,8 @@ from hicropl.clip.encoders import TextPrompts
 from hicropl.clip.features import readable
 from hicropl.config import require
 from hicropl.errors import ConfigError
-from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
-from hicropl.methods.prompt_helpers import init_context, tokenize_class_prompts
+from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, register_method
+from hicropl.methods.prompt_helpers import ClassPromptTokens, init_context
 
 
 @dataclass
@@ -66,7 +66,7 @@ def class_token_layout(tokens: torch.Tensor, name_lengths: list[int], n_ctx: int
 
 
 @register_method
-class CoOp(PromptMethod):
+class CoOp(ClassPromptTokens):
     name = "coop"
     config_class = CoOpConfig
     config: CoOpConfig
@@ -94,8 +94,7 @@ class CoOp(PromptMethod):
                 "cannot classify other classes (base -> novel, another dataset); use csc=false for transfer"
             )
         super().set_classes(classes)
-        tokens = tokenize_class_prompts(self.backbone, self.prompt_prefix, classes.names)
-        self.register_buffer("tokenized_prompts", tokens, persistent=False)
+        tokens = self.tokenized_prompts
         if self.config.class_token_position != "end":
             lengths = self._name_lengths(tokens, classes)
             index = class_token_layout(tokens, lengths, self.config.n_ctx, self.config.class_token_position)

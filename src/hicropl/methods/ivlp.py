@@ -22,13 +22,13 @@ from torch import nn
 
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
 from hicropl.config import require
-from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
+from hicropl.methods.base import MethodConfig, MethodOutput, register_method
 from hicropl.methods.prompt_helpers import (
+    ClassPromptTokens,
     check_depth,
     clean_init,
     deep_prompts,
     init_context,
-    tokenize_class_prompts,
 )
 
 
@@ -49,7 +49,7 @@ class IVLPConfig(MethodConfig):
 
 
 @register_method
-class IVLP(PromptMethod):
+class IVLP(ClassPromptTokens):
     name = "ivlp"
     config_class = IVLPConfig
     config: IVLPConfig
@@ -69,11 +69,6 @@ class IVLP(PromptMethod):
         self.vision_prompts = deep_prompts(cfg.depth_vision, cfg.n_ctx_vision, backbone.vision_width)
         self.to(backbone.device)
         self.set_classes(classes)
-
-    def set_classes(self, classes: ClassSet) -> None:
-        super().set_classes(classes)
-        tokens = tokenize_class_prompts(self.backbone, self.prompt_prefix, classes.names)
-        self.register_buffer("tokenized_prompts", tokens, persistent=False)
 
     def prompts(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per-layer (text, vision) prompts as handed to the encoders."""

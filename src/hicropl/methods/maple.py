@@ -18,8 +18,8 @@ from torch import nn
 
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
 from hicropl.config import require
-from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
-from hicropl.methods.prompt_helpers import check_depth, deep_prompts, init_context, tokenize_class_prompts
+from hicropl.methods.base import MethodConfig, MethodOutput, register_method
+from hicropl.methods.prompt_helpers import ClassPromptTokens, check_depth, deep_prompts, init_context
 
 
 @dataclass
@@ -34,7 +34,7 @@ class MaPLeConfig(MethodConfig):
 
 
 @register_method
-class MaPLe(PromptMethod):
+class MaPLe(ClassPromptTokens):
     name = "maple"
     config_class = MaPLeConfig
     config: MaPLeConfig
@@ -52,11 +52,6 @@ class MaPLe(PromptMethod):
         self.couplings = nn.ModuleList([first] + [copy.deepcopy(deep) for _ in range(cfg.depth - 1)])
         self.to(backbone.device)
         self.set_classes(classes)
-
-    def set_classes(self, classes: ClassSet) -> None:
-        super().set_classes(classes)
-        tokens = tokenize_class_prompts(self.backbone, self.prompt_prefix, classes.names)
-        self.register_buffer("tokenized_prompts", tokens, persistent=False)
 
     def prompts(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per-layer (text, vision) prompts; the vision ones are the couplings of the text ones."""

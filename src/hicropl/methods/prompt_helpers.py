@@ -27,6 +27,7 @@ from torch import nn
 from hicropl.clip.features import readable
 from hicropl.clip.load import CLIPBackbone
 from hicropl.errors import ConfigError
+from hicropl.methods.base import ClassSet, PromptMethod
 
 INIT_STD = 0.02
 
@@ -105,6 +106,19 @@ def class_prompt_texts(prefix: str, classnames: Sequence[str]) -> list[str]:
 def tokenize_class_prompts(backbone: CLIPBackbone, prefix: str, classnames: Sequence[str]) -> torch.Tensor:
     """The tokenized class prompts ``[C, context_length]`` on the backbone's device."""
     return backbone.tokenize(class_prompt_texts(prefix, classnames))
+
+
+class ClassPromptTokens(PromptMethod):
+    """A prompt method whose class prompts are ``"<prompt_prefix> <class name>."``, tokenized once per
+    class set into the ``tokenized_prompts`` buffer. Subclasses set ``prompt_prefix`` before
+    ``set_classes`` first runs."""
+
+    prompt_prefix: str
+
+    def set_classes(self, classes: ClassSet) -> None:
+        super().set_classes(classes)
+        tokens = tokenize_class_prompts(self.backbone, self.prompt_prefix, classes.names)
+        self.register_buffer("tokenized_prompts", tokens, persistent=False)
 
 
 def deep_prompts(count: int, n_ctx: int, width: int) -> nn.ParameterList:
