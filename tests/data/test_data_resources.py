@@ -168,3 +168,14 @@ def test_sketch_and_v2_share_one_file() -> None:
     np.testing.assert_array_equal(
         resources.reference_text_embeddings("ImageNetSketch"), resources.reference_text_embeddings("ImageNetV2")
     )
+
+
+def test_description_file_on_disk(tmp_path) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text('{"red circle": ["a round red shape."]}')
+    assert resources.descriptions_for(["red_circle"], str(path)) == {"red_circle": ["a round red shape."]}
+    with pytest.raises(DataError, match="does not exist"):
+        resources.load_llm_descriptions(str(tmp_path / "absent.json"))
+    path.write_text('{"red circle": "not a list"}')
+    with pytest.raises(DataError, match="list of sentences"):
+        resources.load_llm_descriptions(str(path))

@@ -57,6 +57,10 @@ _RESUME_FREE = {
     ("train", "tensorboard"),
     ("train", "eval_batch_size"),
     ("train", "feature_cache"),
+    ("train", "prefetch_factor"),
+    ("train", "gradient_checkpointing"),
+    ("train", "compile"),
+    ("train", "compile_backend"),
     ("data", "root"),
     ("data", "targets"),
     ("clip",),
@@ -229,6 +233,7 @@ def train(
         log.info("Run folder %s (%s)", folder.path, "resuming" if resume else "new run")
         device = resolve_device(config.train.device, dist)
         backbone = load_backbone(config.clip, device)
+        backbone.image_encoder.gradient_checkpointing = config.train.gradient_checkpointing
         if resume is not None and resume.get("backbone_checksum") not in (None, backbone.checksum):
             raise CheckpointError(
                 f"The run in {folder.path} was trained with other CLIP weights ({resume['backbone_checksum'][:16]}...) "

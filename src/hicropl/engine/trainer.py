@@ -219,16 +219,22 @@ class Trainer:
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
+            prefetch_factor=self.train_config.prefetch_factor if workers > 0 else None,
             # Its own generator: creating an iterator must not draw from the global RNG (exact resume).
             generator=torch.Generator().manual_seed(self.seed),
         )
 
     def _wrapped(self) -> torch.nn.Module:
+        model: torch.nn.Module = self.method
+        if self.train_config.compile:
+            # The compiled module shares the method's parameters: optimiser, checkpoints and evaluation
+            # keep using the method itself.
+            model = torch.compile(model, backend=self.train_config.compile_backend)  # type: ignore[assignment]
         if not self.dist.enabled:
-            return self.method
+            return model
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         # Only the method is wrapped: the frozen backbone is not a submodule of it.
-        return DistributedDataParallel(self.method, device_ids=device_ids, find_unused_parameters=True)
+        return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
 
     def _run_epoch(self, model: torch.nn.Module, loader: DataLoader) -> None:
         assert self.sampler is not None and self.scheduler is not None and self.optimizer is not None

@@ -214,8 +214,9 @@ def load_llm_descriptions(description_file: str) -> dict[str, list[str]]:
     """The descriptions ``{class name with spaces: [sentence, ...]}`` of one shipped file, or of a JSON
     file on disk (a path, for datasets that bring their own descriptions, such as ToyWorld's)."""
     relpath = f"llm_descriptions/{description_file}.gz"
-    if relpath not in CHECKSUMS and description_file.endswith(".json"):
-        return _read_user_descriptions(Path(description_file))
+    as_path = Path(description_file).expanduser()
+    if relpath not in CHECKSUMS and (as_path.is_file() or len(as_path.parts) > 1):
+        return _read_user_descriptions(as_path)
     if relpath not in CHECKSUMS:
         raise DataError(
             f"no LLM-description file {description_file!r} is shipped; shipped: {', '.join(description_files())}"
