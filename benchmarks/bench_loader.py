@@ -37,7 +37,7 @@ def write_images(folder: Path, count: int, seed: int = 0) -> list[Datum]:
         image = Image.fromarray(small).resize((500, 375), Image.BICUBIC)
         path = folder / f"{i:05d}.jpg"
         image.save(path, quality=90)
-        data.append(Datum(impath=str(path), label=i % 10))
+        data.append(Datum(impath=str(path), label=i % 10, classname=f"class {i % 10}"))
     return data
 
 
