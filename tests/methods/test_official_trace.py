@@ -1,7 +1,8 @@
 """HiCroPL "official" against golden traces of the authors' code.
 
-Every configuration of every trace directory is replayed: the shared fixture plus each directory in
-``HICROPL_EXTRA_TRACES`` (colon-separated). Everything is derived from each directory's manifest.
+Every configuration of every trace directory is replayed: the fixture shipped with the tests
+(``tests/fixtures/official_hicropl_trace``, a copy of the project's shared fixture, see its README) plus
+each directory in ``HICROPL_EXTRA_TRACES`` (colon-separated). Everything is derived from each directory's manifest.
 Tolerance: 1e-5 absolute OR relative per element, the float32 round-off budget the trace's README
 gives for a different attention/matmul order.
 """
@@ -19,12 +20,12 @@ from hicropl import load_clip
 from hicropl.methods import ClassSet, build_method
 from hicropl.methods.hicropl import HiCroPLConfig
 
-SHARED_TRACE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "official_hicropl_trace"
+SHARED_TRACE = Path(__file__).resolve().parents[1] / "fixtures" / "official_hicropl_trace"
 TOL = 1e-5
 
 
 def _trace_dirs() -> list[Path]:
-    dirs = [SHARED_TRACE] if SHARED_TRACE.exists() else []
+    dirs = [SHARED_TRACE]  # always: a missing fixture must fail, not skip
     extra = os.environ.get("HICROPL_EXTRA_TRACES", "")
     dirs += [Path(item) for item in extra.split(":") if item.strip()]
     return dirs
