@@ -81,3 +81,16 @@ def test_missing_dataset_says_how_to_generate_it(tmp_path: Path) -> None:
     register_toyworld_datasets()
     with pytest.raises(DataError, match="generated, not downloaded"):
         build_dataset("ToyWorldShapes", tmp_path)
+
+
+def test_toyworld_datasets_are_builtin_registry_entries() -> None:
+    # In a fresh interpreter (no demo has run): `hicropl train --dataset ToyWorldShapes` must resolve.
+    import subprocess
+    import sys
+
+    code = (
+        "from hicropl.data.registry import get_dataset_spec, list_datasets;"
+        "print(get_dataset_spec('ToyWorldShapes').name, 'ToyWorldGlyphs' in list_datasets())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["ToyWorldShapes", "True"]

@@ -28,8 +28,9 @@ def _ensure_builtins() -> None:
         return
     _builtins_loaded = True
     from hicropl.data.datasets import BUILTIN_SPECS
+    from hicropl.toyworld.datasets import TOYWORLD_SPECS  # generated, not downloaded: see hicropl demo
 
-    for spec in BUILTIN_SPECS:
+    for spec in (*BUILTIN_SPECS, *TOYWORLD_SPECS):
         register_dataset(spec)
 
 
