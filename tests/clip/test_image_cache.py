@@ -64,3 +64,25 @@ def test_hicropl_with_cached_frozen_features_equals_uncached(tiny_backbone, tmp_
         plain = method(IMAGES).logits
         cached = method(IMAGES, frozen_image=frozen).logits
     torch.testing.assert_close(cached, plain, atol=1e-5, rtol=0)
+
+
+def test_only_deterministic_listed_datasets_are_cached(tiny_backbone, tmp_path):
+    from types import SimpleNamespace
+
+    from hicropl.clip.image_cache import dataset_features
+    from hicropl.data.transforms import build_transform
+
+    data = [SimpleNamespace(impath=path, label=0) for path in PATHS]
+    cache = FrozenImageCache(tmp_path)
+
+    def features(transform):
+        dataset = SimpleNamespace(data=data, transform=transform)
+        return dataset_features(cache, tiny_backbone, dataset, "EuroSAT", "test", _loader())
+
+    # Augmented images differ on every pass: caching their features would freeze one draw.
+    assert features(build_transform(True, 32)) is None
+    assert features(lambda image: image) is None  # a transform that cannot be fingerprinted
+    assert cache.misses == 0
+    test_features = features(build_transform(False, 32))
+    assert test_features is not None and cache.misses == 1
+    torch.testing.assert_close(test_features, tiny_backbone.encode_image(IMAGES, normalize=True), atol=1e-6, rtol=0)

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hicropl.clip.features import default_cache_dir
-from hicropl.clip.image_cache import FrozenImageCache
+from hicropl.clip.image_cache import FrozenImageCache, dataset_features
 from hicropl.engine.distributed import DistInfo, barrier
 from hicropl.methods.base import PromptMethod
 
@@ -36,18 +36,6 @@ def cached_frozen_features(
     corrupt image that was replaced)."""
     if not method.uses_frozen_image_features:
         return None
-    data = getattr(dataset, "data", None)
-    transform = getattr(dataset, "transform", None)
-    if not data or transform is None:
-        return None
-    from hicropl.data.transforms import transform_fingerprint
-
-    try:
-        fingerprint = transform_fingerprint(transform)
-    except ValueError:
-        return None
-    if "Random" in fingerprint:
-        return None
     dist = dist or DistInfo()
     cache = FrozenImageCache(default_cache_dir())
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
@@ -56,14 +44,7 @@ def cached_frozen_features(
     for turn in (True, False):
         if dist.is_main == turn:
             try:
-                features = cache.features(
-                    method.backbone,
-                    dataset=dataset_name,
-                    split=split,
-                    image_paths=[str(d.impath) for d in data],
-                    transform=fingerprint,
-                    loader=loader,
-                )
+                features = dataset_features(cache, method.backbone, dataset, dataset_name, split, loader)
             except ValueError as exc:
                 log.warning(
                     "Frozen image features of %s/%s not cached (%s); computing them per batch.",

@@ -283,28 +283,13 @@ class LinearProbe(PromptMethod):
     def _cached_features(self, loader: Iterable, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
         if not self.config.cache_features or self.runtime.cache_dir is None:
             return None
-        dataset = getattr(loader, "dataset", None)
-        data = getattr(dataset, "data", None)
-        transform = getattr(dataset, "transform", None)
-        if not data or transform is None or not all(hasattr(d, "impath") and hasattr(d, "label") for d in data):
-            return None
-        if "Random" in repr(transform):  # augmented features differ every pass: nothing to cache
-            self.runtime.records.setdefault("linear_probe_notes", []).append(f"{split}: random transform, not cached")
-            return None
-        from hicropl.clip.image_cache import FrozenImageCache
-        from hicropl.data.transforms import transform_fingerprint
+        from hicropl.clip.image_cache import FrozenImageCache, dataset_features
 
-        try:
-            fingerprint = transform_fingerprint(transform)
-        except ValueError:
+        dataset = getattr(loader, "dataset", None)
+        cache = FrozenImageCache(Path(self.runtime.cache_dir))
+        features = dataset_features(cache, self.backbone, dataset, self.classes.dataset or "", split, loader)
+        if features is None:
+            self.runtime.records.setdefault("linear_probe_notes", []).append(f"{split}: features not cached")
             return None
-        features = FrozenImageCache(Path(self.runtime.cache_dir)).features(
-            self.backbone,
-            dataset=self.classes.dataset or "",
-            split=split,
-            image_paths=[d.impath for d in data],
-            transform=fingerprint,
-            loader=loader,
-        )
-        labels = torch.tensor([int(d.label) for d in data], dtype=torch.long)
+        labels = torch.tensor([int(d.label) for d in dataset.data], dtype=torch.long)  # type: ignore[union-attr]
         return features, labels
