@@ -129,3 +129,26 @@ def test_gradient_checkpointing_matches_plain_backward(tiny_backbone):
 def test_backbone_stays_in_eval_mode(tiny_backbone):
     tiny_backbone.train()
     assert not tiny_backbone.training and not tiny_backbone.model.training
+
+
+@pytest.mark.parametrize("tower", ["visual", "text"])
+def test_batch_first_block_equals_the_open_clip_block_with_gradients(tiny_backbone, tower):
+    # The encoders run each block's weights batch-first instead of calling the block (faster training
+    # path); values and input gradients must match the open_clip module, with and without a causal mask.
+    from hicropl.clip.encoders import _batch_first_block, _supports_split_attention
+
+    model = tiny_backbone.model
+    blocks = (model.visual.transformer if tower == "visual" else model.transformer).resblocks
+    width = model.visual.transformer.width if tower == "visual" else model.transformer.width
+    length = 9
+    mask = None if tower == "visual" else torch.full((length, length), float("-inf")).triu(1)
+    for block in blocks:
+        assert _supports_split_attention(block)
+        x = torch.randn(3, length, width, generator=torch.Generator().manual_seed(1))
+        ours_in, ref_in = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ours = _batch_first_block(block, ours_in, mask)
+        reference = block(ref_in, attn_mask=mask)
+        torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
+        ours.pow(2).sum().backward()
+        reference.pow(2).sum().backward()
+        torch.testing.assert_close(ours_in.grad, ref_in.grad, atol=1e-4, rtol=1e-5)
