@@ -68,6 +68,7 @@ def test_runs_share_the_cache_and_switching_it_off_changes_nothing(
             data_root,
             tiny_checkpoint,
             f"train.feature_cache={cache}",
+            "train.selection=best_val",  # validation runs, so the val images are cached too
             "train.epochs=1",
             "method.n_ctx=2",
             "method.depth=4",

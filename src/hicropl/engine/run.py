@@ -184,7 +184,7 @@ def _frozen_features(
     )
 
 
-def fit_closed_form(method: PromptMethod, data: TrainingData, config: RunConfig, dist: DistInfo) -> None:
+def fit_closed_form(method: PromptMethod, data: TrainingData, config: RunConfig) -> None:
     """Methods fitted in closed form rather than by SGD (the linear probe) fit here, on frozen features
     of the few-shot train and val images under the deterministic test transform, as CoOp does."""
     fit = getattr(method, "fit_from_loaders", None)
@@ -198,8 +198,7 @@ def fit_closed_form(method: PromptMethod, data: TrainingData, config: RunConfig,
         if len(data.splits.val)
         else None
     )
-    result = fit(train_loader, val_loader)
-    log.info("%s fitted in closed form: %s", method.name, getattr(result, "as_record", lambda: result)())
+    log.info("%s fitted in closed form: %s", method.name, fit(train_loader, val_loader))
 
 
 def evaluation_record(evaluation: Evaluation, metrics: EvalMetrics) -> dict[str, Any]:
@@ -250,7 +249,7 @@ def train(
             else None
         )
         val_frozen = None
-        if val_loader is not None:
+        if val_loader is not None and config.train.selection == "best_val":  # only best_val validates
             val_frozen = _frozen_features(method, data.val, data.splits.name, "val", config, dist)
         trainer = Trainer(
             method,
@@ -289,7 +288,7 @@ def train(
         elif dist.is_main:
             folder.metrics.unlink(missing_ok=True)
         fit = trainer.fit()
-        fit_closed_form(method, data, config, dist)
+        fit_closed_form(method, data, config)
         trainer.save_checkpoint(finished=True)
         try:
             evaluations, skipped = run_evaluations(
