@@ -146,7 +146,7 @@ def test_batch_first_block_equals_the_open_clip_block_with_gradients(tiny_backbo
         assert _supports_split_attention(block)
         x = torch.randn(3, length, width, generator=torch.Generator().manual_seed(1))
         ours_in, ref_in = x.clone().requires_grad_(), x.clone().requires_grad_()
-        ours = _batch_first_block(block, ours_in, mask)
+        ours = _batch_first_block(block, ours_in, mask, length)
         reference = block(ref_in, attn_mask=mask)
         torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
         ours.pow(2).sum().backward()

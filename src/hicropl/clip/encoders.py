@@ -5,6 +5,9 @@ typed injection points:
 
 * :class:`ImagePrompts` -- ``layers[0]`` is appended after CLS+patches (after the positional
   embedding, before ``ln_pre``); ``layers[i]`` (i >= 1) replaces the last ``m`` tokens before block i.
+  Only the class token leaves the tower, so the image encoder skips the queries, attention outputs
+  and MLPs of positions nobody reads: prompt positions that the next block replaces, and every
+  position but CLS in the last block. Their keys and values are still computed.
 * :class:`TextPrompts` -- ``layers[0]`` is the first-layer context written at positions
   ``start .. start+m-1`` of the token embeddings (before the positional embedding); ``layers[i]``
   replaces those positions before block i. ``embeddings`` lets a method supply the whole first-layer
@@ -30,6 +33,9 @@ PromptLayers = Sequence[torch.Tensor | None]
 @dataclass
 class ImagePrompts:
     layers: PromptLayers = field(default_factory=list)
+    # Skipping unread positions changes matmul shapes and so the float summation order (~1e-6
+    # relative); a caller held to a reference implementation element by element opts out.
+    allow_query_pruning: bool = True
 
 
 @dataclass
@@ -67,29 +73,47 @@ class _BlockRunner(nn.Module):
         super().__init__()
         self.gradient_checkpointing = False
 
-    def run(self, block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+    def run(
+        self, block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None, keep: int | None = None
+    ) -> torch.Tensor:
+        """Block output for the first ``keep`` positions (all when ``None``); every position still
+        serves as a key and value."""
+        keep = x.shape[1] if keep is None else keep
         forward = _batch_first_block if _supports_split_attention(block) else _module_block
         if self.gradient_checkpointing and torch.is_grad_enabled() and x.requires_grad:
-            return checkpoint(forward, block, x, attn_mask, use_reentrant=False)
-        return forward(block, x, attn_mask)
+            return checkpoint(forward, block, x, attn_mask, keep, use_reentrant=False)
+        return forward(block, x, attn_mask, keep)
 
 
-def _module_block(block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
-    return block(x, attn_mask=attn_mask)
+def _module_block(block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None, keep: int) -> torch.Tensor:
+    return block(x, attn_mask=attn_mask)[:, :keep]
 
 
-def _batch_first_block(block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+def _batch_first_block(block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None, keep: int) -> torch.Tensor:
     """The block's own computation with its own weights, kept batch-first. nn.MultiheadAttention's
     training path transposes to sequence-first, which turns the QKV projection and its backward into
     batched matmuls over an expanded weight (about 40% slower than one matmul on CPU)."""
     attn = block.attn
-    q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    hidden = block.ln_1(x)
+    if keep == x.shape[1]:
+        q, k, v = F.linear(hidden, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    else:
+        width = x.shape[-1]
+        weight, bias = attn.in_proj_weight, attn.in_proj_bias
+        q = F.linear(hidden[:, :keep], weight[:width], bias[:width])
+        k, v = F.linear(hidden, weight[width:], bias[width:]).chunk(2, dim=-1)
+        x = x[:, :keep]
+        attn_mask = attn_mask[:keep] if attn_mask is not None else None
     x = x + block.ls_1(_attention(block, q, k, v, attn_mask))
     return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
 class PromptedImageEncoder(_BlockRunner):
-    """CLIP's ViT image tower, re-run with optional prompt tokens."""
+    """CLIP's ViT image tower, re-run with optional prompt tokens.
+
+    ``prune_queries = False`` computes every position in every block (for benchmarks and tests)."""
+
+    prune_queries: bool = True
 
     def __init__(self, visual: nn.Module) -> None:
         super().__init__()
@@ -141,12 +165,24 @@ class PromptedImageEncoder(_BlockRunner):
         if first is not None:
             x = torch.cat([x, _batched(first, batch, x.dtype)], dim=1)
         x = v.ln_pre(x)
-        for index, block in enumerate(v.transformer.resblocks):
+        prune = self.prune_queries and (prompts is None or prompts.allow_query_pruning)
+        blocks = v.transformer.resblocks
+        dropped = 0  # trailing prompt positions the previous block did not compute
+        for index, block in enumerate(blocks):
             deep = _layer(layers, index) if index > 0 else None
             if deep is not None:
                 m = deep.shape[-2]
-                x = torch.cat([x[:, :-m], _batched(deep, batch, x.dtype)], dim=1)
-            x = self.run(block, x, None)
+                kept = x if dropped else x[:, : x.shape[1] - m]
+                x = torch.cat([kept, _batched(deep, batch, x.dtype)], dim=1)
+            keep = x.shape[1]
+            if prune:
+                following = _layer(layers, index + 1)
+                if index == len(blocks) - 1:
+                    keep = 1
+                elif following is not None:
+                    keep = x.shape[1] - following.shape[-2]
+            dropped = x.shape[1] - keep
+            x = self.run(block, x, None, keep)
         pooled = v.ln_post(x[:, 0])
         features = pooled @ v.proj if v.proj is not None else pooled
         return F.normalize(features, dim=-1) if normalize else features
