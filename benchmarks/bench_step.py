@@ -5,8 +5,8 @@ patch 16, text 512/12 layers), 50 classes, m=16, D=12, k=6, training batch 4, fp
 
     python benchmarks/bench_step.py --json benchmarks/results/bench_step_cpu.json
 
-``naive`` repeats the figures in the same process with shared-prefix encoding, text truncation and
-per-evaluation class-feature caching switched off.
+``naive`` repeats the figures in the same process with shared-prefix encoding, text truncation,
+image query pruning, the fused QuickGELU MLP and per-evaluation class-feature caching switched off.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
     text_encoder = backbone.text_encoder
     text_encoder.share_prefix = not naive
     text_encoder.truncate = not naive
+    backbone.image_encoder.prune_queries = not naive
+    backbone.image_encoder.fuse_mlp = text_encoder.fuse_mlp = not naive
     gen = torch.Generator().manual_seed(0)
     device = backbone.device
     images = torch.randn(args.batch, 3, args.image, args.image, generator=gen).to(device)
@@ -164,6 +166,8 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
     optimizer.zero_grad(set_to_none=True)
     text_encoder.share_prefix = True
     text_encoder.truncate = True
+    backbone.image_encoder.prune_queries = True
+    backbone.image_encoder.fuse_mlp = text_encoder.fuse_mlp = True
     return result
 
 

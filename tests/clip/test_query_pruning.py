@@ -63,11 +63,15 @@ def test_pruned_encoding_with_per_image_prompts_and_checkpointing(tiny_backbone)
         tiny_backbone.image_encoder.gradient_checkpointing = False
 
 
-def test_opting_out_is_bit_identical_to_the_unpruned_path(tiny_backbone):
+def test_reference_order_is_bit_identical_to_the_plain_path(tiny_backbone):
     images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     layers = _layers(tiny_backbone, "pppp")
-    opted_out, _ = _encode(tiny_backbone, images, layers, True, allow_query_pruning=False)
-    plain, _ = _encode(tiny_backbone, images, layers, False)
+    opted_out, _ = _encode(tiny_backbone, images, layers, True, reference_order=True)
+    tiny_backbone.image_encoder.fuse_mlp = False
+    try:
+        plain, _ = _encode(tiny_backbone, images, layers, False)
+    finally:
+        tiny_backbone.image_encoder.fuse_mlp = True
     assert torch.equal(opted_out, plain)
 
 

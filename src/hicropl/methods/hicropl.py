@@ -137,9 +137,13 @@ class HiCroPL(PromptMethod):
     # --- forward --------------------------------------------------------------------------------
     def _encode_text(self, text_layers: list[torch.Tensor]) -> torch.Tensor:
         # The official variant is checked element by element against the authors' numbers, so it keeps
-        # the plain summation order (see TextPrompts.allow_shared_prefix, ImagePrompts.allow_query_pruning).
-        prompts = TextPrompts(layers=text_layers, allow_shared_prefix=self.config.variant == "paper")
+        # the plain summation order (see hicropl.clip.encoders).
+        prompts = TextPrompts(layers=text_layers, reference_order=self._reference_order)
         return self.backbone.encode_text(self.tokenized_prompts, prompts)
+
+    @property
+    def _reference_order(self) -> bool:
+        return self.config.variant == "official"
 
     def class_features(self) -> torch.Tensor:
         text_layers, _ = self.prompt_learner()
@@ -148,15 +152,15 @@ class HiCroPL(PromptMethod):
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
     ) -> MethodOutput:
-        # The official variant keeps the plain summation order here too (see _encode_text).
-        prune = self.config.variant == "paper"
         if frozen_image is None:
             with torch.no_grad():
-                frozen_image = self.backbone.encode_image(images, ImagePrompts(allow_query_pruning=prune))
+                frozen_image = self.backbone.encode_image(images, ImagePrompts(reference_order=self._reference_order))
         frozen_image = F.normalize(frozen_image.float().to(images.device), dim=-1)
         text_layers, visual_layers = self.prompt_learner()
         text = self._class_cache if self._class_cache is not None else self._encode_text(text_layers)
-        image = self.backbone.encode_image(images, ImagePrompts(layers=visual_layers, allow_query_pruning=prune))
+        image = self.backbone.encode_image(
+            images, ImagePrompts(layers=visual_layers, reference_order=self._reference_order)
+        )
         frozen_text = self.frozen_text.mean
         if labels is not None and self.training and self.config.frozen_text == "llm_random":
             frozen_text = self.frozen_text.sample()
