@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from hicropl.clip import ImagePrompts, TextPrompts
-from hicropl.clip.encoders import _is_quick_gelu_mlp, _mlp
+from hicropl.clip.encoders import _has_fusable_mlp, _mlp_residual
 
 
 def test_tiny_clip_uses_quick_gelu(tiny_backbone):
     # The fused path is only exercised if the test model has OpenAI's activation.
-    assert all(_is_quick_gelu_mlp(block.mlp) for block in tiny_backbone.model.visual.transformer.resblocks)
+    model = tiny_backbone.model
+    assert all(_has_fusable_mlp(b) for b in [*model.visual.transformer.resblocks, *model.transformer.resblocks])
 
 
 @pytest.mark.parametrize("tower", ["visual", "text"])
@@ -27,7 +28,8 @@ def test_fused_mlp_equals_the_open_clip_mlp_with_gradients(tiny_backbone, tower)
     for block in blocks:
         x = torch.randn(3, 7, width, generator=torch.Generator().manual_seed(4))
         ours_in, ref_in = x.clone().requires_grad_(), x.clone().requires_grad_()
-        ours, reference = _mlp(block, ours_in, fused=True), block.mlp(ref_in)
+        ours = _mlp_residual(block, ours_in, fused=True)
+        reference = ref_in + block.ls_2(block.mlp(block.ln_2(ref_in)))
         torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
         weights = torch.linspace(-1, 1, ours.numel()).view_as(ours)
         (ours * weights).sum().backward()
@@ -54,6 +56,9 @@ def test_encoders_use_the_fused_mlp_unless_reference_order_is_asked(tiny_backbon
     ctx = [torch.randn(2, tiny_backbone.text_width)]
     assert _quick_gelu_calls(tiny_backbone, lambda: tiny_backbone.encode_image(images)) == 0
     assert _quick_gelu_calls(tiny_backbone, lambda: tiny_backbone.encode_text(tokens, TextPrompts(layers=ctx))) == 0
+    # Prompt-free text features are computed once per class set and keep open_clip's own path.
+    text_layers = tiny_backbone.text_encoder.layers
+    assert _quick_gelu_calls(tiny_backbone, lambda: tiny_backbone.encode_text(tokens)) == text_layers
     layers = tiny_backbone.vision_layers
     exact_image = _quick_gelu_calls(
         tiny_backbone, lambda: tiny_backbone.encode_image(images, ImagePrompts(reference_order=True))

@@ -96,6 +96,8 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     compile: bool = False  # torch.compile the method for training (first steps are slow while it compiles)
     compile_backend: str = "inductor"
+    # CPU runs on Linux: keep freed activation memory mapped (see engine/host_allocator.py).
+    tune_host_allocator: bool = True
 
     def __post_init__(self) -> None:
         require(self.epochs >= 0, "train.epochs", f"must be >= 0, got {self.epochs}")

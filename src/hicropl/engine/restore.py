@@ -12,6 +12,7 @@ from hicropl.engine.backbone import load_backbone, resolve_device
 from hicropl.engine.checkpoint import load_checkpoint
 from hicropl.engine.config import RunConfig
 from hicropl.engine.distributed import DistInfo
+from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.engine.run import load_run_config_from
 from hicropl.errors import CheckpointError, ConfigError
 from hicropl.methods.base import ClassSet, MethodRuntime, PromptMethod, build_method
@@ -59,7 +60,9 @@ def restore_run(
         data=dataclasses.replace(config.data, root=data_root or config.data.root),
         train=dataclasses.replace(config.train, device=device or config.train.device),
     )
-    backbone = load_backbone(config.clip, resolve_device(config.train.device, dist or DistInfo()))
+    device = resolve_device(config.train.device, dist or DistInfo())
+    tune_host_allocator_for(device, config.train.tune_host_allocator)
+    backbone = load_backbone(config.clip, device)
     expected = result.get("backbone", {}).get("checksum")
     if expected and backbone.checksum != expected:
         raise CheckpointError(

@@ -37,6 +37,7 @@ from hicropl.engine.data import (
 from hicropl.engine.distributed import DistInfo, barrier, init_from_env
 from hicropl.engine.evaluate import evaluate
 from hicropl.engine.frozen_features import cached_frozen_features
+from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.engine.metrics import EvalMetrics
 from hicropl.engine.provenance import environment
 from hicropl.engine.runlog import run_logging
@@ -231,6 +232,7 @@ def train(
     with run_logging(folder.log, quiet, dist.is_main), _closing_tensorboard(folder, config, dist) as writer:
         log.info("Run folder %s (%s)", folder.path, "resuming" if resume else "new run")
         device = resolve_device(config.train.device, dist)
+        tune_host_allocator_for(device, config.train.tune_host_allocator)
         backbone = load_backbone(config.clip, device)
         backbone.image_encoder.gradient_checkpointing = config.train.gradient_checkpointing
         if resume is not None and resume.get("backbone_checksum") not in (None, backbone.checksum):
