@@ -121,7 +121,12 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
         text_layers, _ = method.prompt_learner()
         backbone.encode_text(method.tokenized_prompts, TextPrompts(layers=text_layers)).sum().backward()
 
+    def open_clip_image() -> None:  # the authors' frozen tower computes exactly this: a speed yardstick
+        with torch.no_grad():
+            backbone.model.encode_image(images)
+
     components = {
+        "open_clip_image_forward": statistics.median(_timed(open_clip_image, 1, args.reps)),
         "frozen_image_forward": statistics.median(_timed(frozen_image, 1, args.reps)),
         "prompted_image_forward_backward": statistics.median(_timed(prompted_image, 1, args.reps)),
         "text_forward_backward": statistics.median(_timed(text, 1, args.reps)),
