@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hicropl.clip import TextPrompts
+from hicropl.clip.encoders import length_groups
 from hicropl.methods import ClassSet, build_method
 from tests.methods.cases import CLASSNAMES, DESCRIPTIONS
 
@@ -108,3 +109,36 @@ def test_shared_prefix_is_used_for_shared_prompts(tiny_backbone, monkeypatch):
     monkeypatch.setattr(tiny_backbone.text_encoder, "_shared_prefix_forward", spy)
     tiny_backbone.encode_text(tiny_backbone.tokenize(SENTENCES), TextPrompts(layers=_prompts(tiny_backbone, 3, 2)))
     assert calls == [1]
+
+
+def test_length_groups_partition_rows_and_never_cost_more_than_one_group():
+    lengths = torch.tensor([3, 3, 4, 12, 3, 11, 4, 30, 3, 3])
+    groups = length_groups(lengths, group_cost=4)
+    rows = torch.cat([r for r, _ in groups]).sort().values
+    assert torch.equal(rows, torch.arange(len(lengths)))
+    for members, length in groups:
+        assert length == int(lengths[members].max())
+    padded = sum(len(members) * length for members, length in groups) + 4 * (len(groups) - 1)
+    assert padded < len(lengths) * int(lengths.max())
+    assert len(groups) > 1
+    # Equal lengths, or a group cost larger than any saving, keep a single group.
+    assert len(length_groups(torch.tensor([5, 5, 5]))) == 1
+    assert len(length_groups(lengths, group_cost=10_000)) == 1
+
+
+def test_length_grouping_matches_one_group_and_plain(tiny_backbone):
+    # Very different lengths: several groups, each cut after its own longest EOT.
+    tokens = tiny_backbone.tokenize([*SENTENCES, "X X X cat.", "X X X an even longer name for a very small dog."])
+    layers = _prompts(tiny_backbone, 3, 4)
+    encoder = tiny_backbone.text_encoder
+    assert len(length_groups(tokens.argmax(-1) - 3)) > 1
+    _compare(tiny_backbone, tokens, layers)
+    grouped, grouped_grads = _encode(tiny_backbone, tokens, layers, True)
+    encoder.group_lengths = False
+    try:
+        single, single_grads = _encode(tiny_backbone, tokens, layers, True)
+    finally:
+        encoder.group_lengths = True
+    torch.testing.assert_close(grouped, single, atol=1e-5, rtol=0)
+    for a, b in zip(grouped_grads, single_grads, strict=True):
+        assert ((a - b).abs().max() / b.abs().max()).item() < 1e-5
