@@ -33,10 +33,11 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from timing import timed
 
 # (file, old, new, expected count): the CPU/fp32 changes, nothing else.
 PATCHES = [
@@ -65,17 +66,6 @@ config = copy.deepcopy(VIT_B16_CONFIG)
 config["vision_cfg"]["image_size"] = int(sys.argv[2])
 torch.save(random_clip(config, seed=0).model.state_dict(), sys.argv[1])
 """
-
-
-def _timed(fn: Callable[[], object], warmup: int, reps: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def _prepare(repo: Path, work: Path) -> str:
@@ -192,7 +182,7 @@ def main() -> None:
         loss.backward()
         optimizer.step()
 
-    step_times = _timed(train_step, args.warmup, args.reps)
+    step_times = timed(train_step, args.warmup, args.reps)
     learner = model.prompt_learner
 
     def frozen_image() -> None:
@@ -208,9 +198,9 @@ def main() -> None:
         model.text_encoder(text_input, model.tokenized_prompts, text_deeper).sum().backward()
 
     components = {
-        "frozen_image_forward": statistics.median(_timed(frozen_image, 1, args.reps)),
-        "prompted_image_forward_backward": statistics.median(_timed(prompted_image, 1, args.reps)),
-        "text_forward_backward": statistics.median(_timed(text, 1, args.reps)),
+        "frozen_image_forward": statistics.median(timed(frozen_image, 1, args.reps)),
+        "prompted_image_forward_backward": statistics.median(timed(prompted_image, 1, args.reps)),
+        "text_forward_backward": statistics.median(timed(text, 1, args.reps)),
     }
     optimizer.zero_grad()
 
@@ -219,7 +209,7 @@ def main() -> None:
         with torch.no_grad():
             model(eval_images)
 
-    eval_times = _timed(evaluate, 1, args.reps)
+    eval_times = timed(evaluate, 1, args.reps)
     result = {
         "train_step_s": {"min": min(step_times), "median": statistics.median(step_times)},
         "components_s": components,

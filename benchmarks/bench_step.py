@@ -26,19 +26,7 @@ from hicropl.clip.encoders import ImagePrompts, TextPrompts
 from hicropl.clip.random import random_clip
 from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.methods import ClassSet, build_method
-
-
-def _timed(fn: Callable[[], object], warmup: int, reps: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
+from timing import timed
 
 
 def _flops(fn: Callable[[], object]) -> int:
@@ -107,7 +95,7 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    step_times = _timed(train_step, args.warmup, args.reps)
+    step_times = timed(train_step, args.warmup, args.reps)
 
     def frozen_image() -> None:
         with torch.no_grad():
@@ -126,10 +114,10 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
             backbone.model.encode_image(images)
 
     components = {
-        "open_clip_image_forward": statistics.median(_timed(open_clip_image, 1, args.reps)),
-        "frozen_image_forward": statistics.median(_timed(frozen_image, 1, args.reps)),
-        "prompted_image_forward_backward": statistics.median(_timed(prompted_image, 1, args.reps)),
-        "text_forward_backward": statistics.median(_timed(text, 1, args.reps)),
+        "open_clip_image_forward": statistics.median(timed(open_clip_image, 1, args.reps)),
+        "frozen_image_forward": statistics.median(timed(frozen_image, 1, args.reps)),
+        "prompted_image_forward_backward": statistics.median(timed(prompted_image, 1, args.reps)),
+        "text_forward_backward": statistics.median(timed(text, 1, args.reps)),
     }
     optimizer.zero_grad(set_to_none=True)
 
@@ -142,10 +130,10 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
         # One evaluation computes the class features once (timed separately below) and then runs
         # batches; over a test set of thousands of images that one-off cost vanishes per image.
         with method.evaluating():
-            return _timed(lambda: method(eval_images, frozen_image=frozen), 1, args.reps)
+            return timed(lambda: method(eval_images, frozen_image=frozen), 1, args.reps)
 
     if naive:
-        plain_times = _timed(naive_batch, 1, args.reps)
+        plain_times = timed(naive_batch, 1, args.reps)
         cached_times = plain_times
     else:
         plain_times = eval_times(None)
@@ -154,7 +142,7 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
         cached_times = eval_times(cached)
     method.eval()
     with torch.no_grad():
-        class_feature_s = statistics.median(_timed(method.class_features, 1, args.reps))
+        class_feature_s = statistics.median(timed(method.class_features, 1, args.reps))
     method.train()
     result: dict[str, object] = {
         "train_step_s": {"min": min(step_times), "median": statistics.median(step_times)},

@@ -22,6 +22,7 @@ from hicropl.clip.encoders import TextPrompts
 from hicropl.clip.random import VIT_B16_CONFIG, random_clip
 from hicropl.data.resources import imagenet_classnames, load_split
 from hicropl.methods import ClassSet, build_method
+from timing import timed
 
 SETTINGS = {
     "grouped (default)": {"share_prefix": True, "group_lengths": True, "truncate": True},
@@ -68,13 +69,7 @@ def main() -> None:
             continue
         for key, value in switches.items():
             setattr(encoder, key, value)
-        text()
-        times = []
-        for _ in range(args.reps):
-            start = time.perf_counter()
-            text()
-            times.append(time.perf_counter() - start)
-        results[label] = statistics.median(times)
+        results[label] = statistics.median(timed(text, 1, args.reps))
         print(f"{label:32s} {results[label]:8.3f} s")
     for key, value in SETTINGS["grouped (default)"].items():
         setattr(encoder, key, value)

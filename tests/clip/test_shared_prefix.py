@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hicropl.clip import TextPrompts
-from hicropl.clip.encoders import length_groups
+from hicropl.clip.encoders import GROUP_COST_IN_ROWS, length_groups
 from hicropl.methods import ClassSet, build_method
 from tests.methods.cases import CLASSNAMES, DESCRIPTIONS
 
@@ -126,12 +126,13 @@ def test_length_groups_partition_rows_and_never_cost_more_than_one_group():
     assert len(length_groups(lengths, group_cost=10_000)) == 1
 
 
-def test_length_grouping_matches_one_group_and_plain(tiny_backbone):
-    # Very different lengths: several groups, each cut after its own longest EOT.
+def test_length_grouping_matches_one_group_and_plain(tiny_backbone, monkeypatch):
+    # Very different lengths and free groups: several groups, each cut after its own longest EOT.
+    monkeypatch.setitem(GROUP_COST_IN_ROWS, "cpu", 1)
     tokens = tiny_backbone.tokenize([*SENTENCES, "X X X cat.", "X X X an even longer name for a very small dog."])
     layers = _prompts(tiny_backbone, 3, 4)
     encoder = tiny_backbone.text_encoder
-    assert len(length_groups(tokens.argmax(-1) - 3)) > 1
+    assert len(length_groups(tokens.argmax(-1) - 3)) > 2
     _compare(tiny_backbone, tokens, layers)
     grouped, grouped_grads = _encode(tiny_backbone, tokens, layers, True)
     encoder.group_lengths = False

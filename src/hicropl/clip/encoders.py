@@ -287,17 +287,23 @@ def _prefix_suffix_block(
     return _mlp_residual(block, prefix, fused_mlp), outputs
 
 
-# A separate group costs a few more kernel launches per layer; on two CPU cores that is about the
-# work of this many extra token rows (measured at CLIP's text width).
-GROUP_COST_IN_ROWS = 4
+# A separate group re-reads every layer's weights (12.6 MB per layer at CLIP's text width) in the
+# forward and again in the backward, plus its own kernel launches. On two CPU cores that measured
+# 20-75 ms per extra group, the work of about 64 token rows (DescribableTextures' 47 names: two
+# groups saving 36 rows were slower than one). CUDA: not measured (no GPU was available); a few
+# hundred extra rows are nearly free there, so a group must save about a thousand.
+GROUP_COST_IN_ROWS = {"cpu": 64, "cuda": 1024}
 
 
-def length_groups(lengths: torch.Tensor, group_cost: int = GROUP_COST_IN_ROWS) -> list[tuple[torch.Tensor, int]]:
+def length_groups(lengths: torch.Tensor, group_cost: int | None = None) -> list[tuple[torch.Tensor, int]]:
     """Partition sequences by length to cut padding: ``[(row indices, group length), ...]``.
 
     Groups are contiguous ranges of the sorted distinct lengths, chosen by dynamic programming to
-    minimise the padded rows (rows x group length) plus ``group_cost`` rows per extra group.
+    minimise the padded rows (rows x group length) plus ``group_cost`` rows per extra group (by
+    default :data:`GROUP_COST_IN_ROWS` for the device of ``lengths``).
     """
+    if group_cost is None:
+        group_cost = GROUP_COST_IN_ROWS.get(lengths.device.type, GROUP_COST_IN_ROWS["cuda"])
     values, counts = torch.unique(lengths.cpu(), sorted=True, return_counts=True)
     sizes, totals = values.tolist(), counts.cumsum(0).tolist()
     best = [0.0] + [float("inf")] * len(sizes)
