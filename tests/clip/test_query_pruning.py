@@ -1,8 +1,5 @@
-"""The image encoder skips positions nobody reads; the result must equal computing every position.
-
-Tolerances as for shared-prefix encoding: features 1e-5 absolute (a different matmul shape reorders
-fp32 sums on unit-scale features), gradients 1e-5 relative to each gradient tensor's largest entry.
-"""
+"""The image encoder skips positions nobody reads; the result must equal computing every position
+(tolerances in tests/clip/exactness.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from hicropl.clip import ImagePrompts
+from tests.clip.exactness import assert_same_features_and_grads, features_and_prompt_grads
 
 M = 3
 
@@ -23,28 +21,20 @@ def _layers(backbone, pattern: str, per_image: int | None = None) -> list[torch.
 
 
 def _encode(backbone, images, layers, prune: bool, **kwargs):
-    leaves = [None if t is None else t.detach().clone().requires_grad_(True) for t in layers]
-    backbone.image_encoder.prune_queries = prune
-    try:
-        prompts = ImagePrompts(layers=leaves, **kwargs) if layers else None
-        features = backbone.encode_image(images, prompts)
-    finally:
-        backbone.image_encoder.prune_queries = True
-    if any(t is not None for t in leaves):
-        weights = torch.linspace(-1, 1, features.numel()).view_as(features)
-        (features * weights).sum().backward()
-    return features.detach(), [None if t is None else t.grad for t in leaves]
+    def encode(leaves):
+        backbone.image_encoder.prune_queries = prune
+        try:
+            return backbone.encode_image(images, ImagePrompts(layers=leaves, **kwargs) if leaves else None)
+        finally:
+            backbone.image_encoder.prune_queries = True
+
+    return features_and_prompt_grads(encode, layers)
 
 
 def _assert_equal_to_unpruned(backbone, images, layers, **kwargs) -> None:
-    pruned, pruned_grads = _encode(backbone, images, layers, True, **kwargs)
-    plain, plain_grads = _encode(backbone, images, layers, False, **kwargs)
-    torch.testing.assert_close(pruned, plain, atol=1e-5, rtol=0)
-    for index, (a, b) in enumerate(zip(pruned_grads, plain_grads, strict=True)):
-        if b is None:
-            continue
-        scale = b.abs().max().clamp_min(1e-12)
-        assert ((a - b).abs().max() / scale).item() < 1e-5, f"gradient of layer {index}"
+    assert_same_features_and_grads(
+        _encode(backbone, images, layers, True, **kwargs), _encode(backbone, images, layers, False, **kwargs)
+    )
 
 
 @pytest.mark.parametrize("pattern", ["", "p", "pppp", "pp", "p.p.", "p..p", ".p"])

@@ -1,7 +1,6 @@
 """Shared-prefix text encoding equals the plain computation: features and gradients w.r.t. every prompt.
 
-Tolerances: features 1e-5 absolute (fp32 round-off of a reordered attention sum on unit-scale
-features); gradients 1e-5 relative to each gradient tensor's largest entry.
+Tolerances in tests/clip/exactness.py.
 """
 
 from __future__ import annotations
@@ -12,32 +11,27 @@ import torch
 from hicropl.clip import TextPrompts
 from hicropl.clip.encoders import GROUP_COST_IN_ROWS, length_groups
 from hicropl.methods import ClassSet, build_method
+from tests.clip.exactness import assert_same_features_and_grads, features_and_prompt_grads
 from tests.methods.cases import CLASSNAMES, DESCRIPTIONS
 
 SENTENCES = ["X X X dog.", "X X X golden retriever.", "X X X a very long class name with many words."]
 
 
 def _encode(backbone, tokens, layers, share: bool, **kwargs):
-    leaves = [None if t is None else t.detach().clone().requires_grad_(True) for t in layers]
-    backbone.text_encoder.share_prefix = share
-    try:
-        features = backbone.encode_text(tokens, TextPrompts(layers=leaves, **kwargs))
-    finally:
-        backbone.text_encoder.share_prefix = True
-    weights = torch.linspace(-1, 1, features.numel()).view_as(features)
-    (features * weights).sum().backward()
-    return features.detach(), [None if t is None else t.grad for t in leaves]
+    def encode(leaves):
+        backbone.text_encoder.share_prefix = share
+        try:
+            return backbone.encode_text(tokens, TextPrompts(layers=leaves, **kwargs))
+        finally:
+            backbone.text_encoder.share_prefix = True
+
+    return features_and_prompt_grads(encode, layers)
 
 
 def _compare(backbone, tokens, layers, **kwargs) -> None:
-    shared, shared_grads = _encode(backbone, tokens, layers, True, **kwargs)
-    plain, plain_grads = _encode(backbone, tokens, layers, False, **kwargs)
-    torch.testing.assert_close(shared, plain, atol=1e-5, rtol=0)
-    for index, (a, b) in enumerate(zip(shared_grads, plain_grads, strict=True)):
-        if b is None:
-            continue
-        scale = b.abs().max().clamp_min(1e-12)
-        assert ((a - b).abs().max() / scale).item() < 1e-5, f"gradient of layer {index}"
+    assert_same_features_and_grads(
+        _encode(backbone, tokens, layers, True, **kwargs), _encode(backbone, tokens, layers, False, **kwargs)
+    )
 
 
 def _prompts(backbone, m: int, depth: int, gaps: tuple[int, ...] = ()) -> list[torch.Tensor | None]:
@@ -134,12 +128,10 @@ def test_length_grouping_matches_one_group_and_plain(tiny_backbone, monkeypatch)
     encoder = tiny_backbone.text_encoder
     assert len(length_groups(tokens.argmax(-1) - 3)) > 2
     _compare(tiny_backbone, tokens, layers)
-    grouped, grouped_grads = _encode(tiny_backbone, tokens, layers, True)
+    grouped = _encode(tiny_backbone, tokens, layers, True)
     encoder.group_lengths = False
     try:
-        single, single_grads = _encode(tiny_backbone, tokens, layers, True)
+        single = _encode(tiny_backbone, tokens, layers, True)
     finally:
         encoder.group_lengths = True
-    torch.testing.assert_close(grouped, single, atol=1e-5, rtol=0)
-    for a, b in zip(grouped_grads, single_grads, strict=True):
-        assert ((a - b).abs().max() / b.abs().max()).item() < 1e-5
+    assert_same_features_and_grads(grouped, single)
