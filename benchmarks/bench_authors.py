@@ -69,6 +69,12 @@ torch.save(random_clip(config, seed=0).model.state_dict(), sys.argv[1])
 
 
 def _prepare(repo: Path, work: Path) -> str:
+    needed = [repo / "trainers" / "hicropl.py", repo / "trainers" / "imagenet_templates.py", repo / "clip" / "model.py"]
+    missing = [str(path) for path in needed if not path.is_file()]
+    if missing:
+        raise SystemExit(
+            f"--authors-repo {repo} is not a checkout of github.com/zzeoZheng/HiCroPL (missing {', '.join(missing)})"
+        )
     for relative in ("trainers/hicropl.py", "trainers/imagenet_templates.py"):
         (work / "trainers").mkdir(parents=True, exist_ok=True)
         shutil.copy(repo / relative, work / relative)
