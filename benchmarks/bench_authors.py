@@ -68,13 +68,16 @@ torch.save(random_clip(config, seed=0).model.state_dict(), sys.argv[1])
 """
 
 
-def _prepare(repo: Path, work: Path) -> str:
+def _check_checkout(repo: Path) -> None:
     needed = [repo / "trainers" / "hicropl.py", repo / "trainers" / "imagenet_templates.py", repo / "clip" / "model.py"]
     missing = [str(path) for path in needed if not path.is_file()]
     if missing:
         raise SystemExit(
             f"--authors-repo {repo} is not a checkout of github.com/zzeoZheng/HiCroPL (missing {', '.join(missing)})"
         )
+
+
+def _prepare(repo: Path, work: Path) -> str:
     for relative in ("trainers/hicropl.py", "trainers/imagenet_templates.py"):
         (work / "trainers").mkdir(parents=True, exist_ok=True)
         shutil.copy(repo / relative, work / relative)
@@ -150,6 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     json_path = Path(args.json).resolve() if args.json else None
+    _check_checkout(args.authors_repo.resolve())
     work = Path(tempfile.mkdtemp(prefix="hicropl-authors-"))
     commit = _prepare(args.authors_repo.resolve(), work)
     _stub_dassl()

@@ -304,7 +304,8 @@ def length_groups(lengths: torch.Tensor, group_cost: int | None = None) -> list[
     """
     if group_cost is None:
         group_cost = GROUP_COST_IN_ROWS.get(lengths.device.type, GROUP_COST_IN_ROWS["cuda"])
-    values, counts = torch.unique(lengths.cpu(), sorted=True, return_counts=True)
+    host = lengths.cpu()
+    values, counts = torch.unique(host, sorted=True, return_counts=True)
     sizes, totals = values.tolist(), counts.cumsum(0).tolist()
     best = [0.0] + [float("inf")] * len(sizes)
     cut = [0] * (len(sizes) + 1)
@@ -319,7 +320,6 @@ def length_groups(lengths: torch.Tensor, group_cost: int | None = None) -> list[
         bounds.append((cut[end], end))
         end = cut[end]
     groups = []
-    host = lengths.cpu()
     for start, end in reversed(bounds):
         rows = torch.nonzero((host >= sizes[start]) & (host <= sizes[end - 1])).flatten()
         groups.append((rows.to(lengths.device), int(sizes[end - 1])))
