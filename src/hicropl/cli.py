@@ -277,7 +277,7 @@ def _env(value: str | None, name: str) -> str | None:
 
 
 def _run_config(args: argparse.Namespace, method: str | None, extra: Sequence[str] = ()) -> Any:
-    from hicropl.engine.config import load_run_config
+    from hicropl.engine.run_config import load_run_config
 
     flags = {
         "method.name": method,
@@ -487,7 +487,7 @@ def _usage_error(message: str) -> HicroplError:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hicropl.engine.errors import TrainingInterrupted
+    from hicropl.errors import TrainingInterrupted
 
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)

@@ -15,3 +15,11 @@ class ConfigError(HicroplError, ValueError):
 
 class DataError(HicroplError):
     """A dataset folder, split file or image is missing or broken."""
+
+
+class NonFiniteLossError(HicroplError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+class TrainingInterrupted(HicroplError):
+    """Ctrl-C (or a stop request): a resumable checkpoint was written at the end of the current step."""

@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import save_file
 
 from hicropl import load_clip
-from hicropl.clip.checkpoint import infer_clip_config
 from hicropl.clip.random import TINY_CLIP_CONFIG
+from hicropl.clip.weights_file import infer_clip_config
 from hicropl.errors import CheckpointError
 
 IMAGES = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -132,7 +132,7 @@ def make_eurosat(root: Path, classes: int = 4, train: int = 8, val: int = 4, tes
 
 def tiny_run_config(data_root: Path, clip: Path, *overrides: str, method: str = "test_head", **flags: object):
     """A fast run config on the miniature EuroSAT: 4 shots, batch 4, 2 epochs, no workers."""
-    from hicropl.engine.config import load_run_config
+    from hicropl.engine.run_config import load_run_config
 
     base = {
         "method.name": method,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hicropl.engine.config import build_run_config, load_run_config
+from hicropl.engine.run_config import build_run_config, load_run_config
 from hicropl.engine.sweep import load_sweep, plan
 from hicropl.errors import ConfigError
 from hicropl.methods.base import build_config, get_method_class

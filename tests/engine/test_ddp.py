@@ -11,9 +11,9 @@ import torch.multiprocessing as mp
 from engine_testkit import CLASSES, RandomImages
 
 from hicropl.clip.random import random_clip
-from hicropl.engine.config import OptimConfig, ScheduleConfig, TrainConfig
 from hicropl.engine.distributed import DistInfo, init_from_env
 from hicropl.engine.evaluate import evaluate
+from hicropl.engine.run_config import OptimConfig, ScheduleConfig, TrainConfig
 from hicropl.engine.sampling import ShardSampler
 from hicropl.engine.seeding import seed_everything
 from hicropl.engine.trainer import Trainer

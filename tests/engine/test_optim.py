@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hicropl.engine.config import OptimConfig
 from hicropl.engine.optim import build_optimizer
+from hicropl.engine.run_config import OptimConfig
 from hicropl.errors import ConfigError
 
 
@@ -65,7 +65,7 @@ def test_sgd_momentum_and_decay_modes():
 
 @pytest.mark.parametrize(("field", "value"), [("lr", 0.0), ("eps", -1.0), ("betas", (0.9,)), ("weight_decay", -0.1)])
 def test_invalid_settings_name_the_field(field, value):
-    from hicropl.config import from_dict
+    from hicropl.typed_config import from_dict
 
     with pytest.raises(ConfigError, match=f"optim.{field}"):
         from_dict(OptimConfig, {field: value}, prefix="optim.")

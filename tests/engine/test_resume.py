@@ -8,9 +8,8 @@ import pytest
 import torch
 from engine_testkit import tiny_run_config
 
-from hicropl.engine.errors import TrainingInterrupted
 from hicropl.engine.run import train
-from hicropl.errors import ConfigError
+from hicropl.errors import ConfigError, TrainingInterrupted
 
 
 def _metrics(folder):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from hicropl.engine.config import build_run_config, dump_run_config, load_run_config
+from hicropl.engine.run_config import build_run_config, dump_run_config, load_run_config
 from hicropl.errors import ConfigError
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hicropl.engine.config import ScheduleConfig
+from hicropl.engine.run_config import ScheduleConfig
 from hicropl.engine.schedule import Scheduler, lr_at
 
 

@@ -7,10 +7,10 @@ import torch
 from engine_testkit import CLASSES, RandomImages
 
 from hicropl.clip.random import random_clip
-from hicropl.engine.config import OptimConfig, ScheduleConfig, TrainConfig
 from hicropl.engine.evaluate import evaluate
 from hicropl.engine.metrics import EvalMetrics
 from hicropl.engine.run import train
+from hicropl.engine.run_config import OptimConfig, ScheduleConfig, TrainConfig
 from hicropl.engine.trainer import Trainer
 from hicropl.errors import ConfigError
 from hicropl.methods.base import build_method

@@ -9,10 +9,9 @@ import pytest
 import torch
 from engine_testkit import tiny_run_config
 
-from hicropl.engine.checkpoint import assert_no_backbone_tensors, method_state
-from hicropl.engine.errors import NonFiniteLossError
 from hicropl.engine.run import train
-from hicropl.errors import CheckpointError
+from hicropl.engine.run_checkpoint import assert_no_backbone_tensors, method_state
+from hicropl.errors import CheckpointError, NonFiniteLossError
 from hicropl.methods.base import build_method
 
 

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from hicropl.clip.features import ensemble_features, imagenet_templates, template_features
-from hicropl.config import from_dict
 from hicropl.errors import CheckpointError, ConfigError, DataError
 from hicropl.methods import ClassSet, build_method
 from hicropl.methods.hicropl import HiCroPLConfig
 from hicropl.methods.hicropl_checkpoint import load_dassl_checkpoint
+from hicropl.typed_config import from_dict
 from tests.methods.cases import CLASSNAMES, DESCRIPTIONS
 
 CLASSES = ClassSet(CLASSNAMES, dataset="Toy", descriptions=DESCRIPTIONS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hicropl.clip.checkpoint import file_sha256
+from hicropl.clip.weights_file import file_sha256
 from hicropl.errors import CheckpointError
 from hicropl.toyworld import weights as shipped
 from hicropl.toyworld.datasets import TOYWORLD_DATASETS

@@ -12,9 +12,9 @@ import open_clip
 import torch
 from torch import nn
 
-from hicropl.clip.checkpoint import config_mismatches, file_sha256, infer_clip_config, read_clip_state_dict
 from hicropl.clip.encoders import ImagePrompts, PromptedImageEncoder, PromptedTextEncoder, TextPrompts
 from hicropl.clip.tokens import Tokenizer
+from hicropl.clip.weights_file import config_mismatches, file_sha256, infer_clip_config, read_clip_state_dict
 from hicropl.errors import CheckpointError
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)

@@ -8,7 +8,13 @@ Typical use::
     result = train(config, "runs/eurosat-seed1")       # result.json as a dict
 """
 
-from hicropl.engine.config import (
+from hicropl.engine.evaluate import evaluate
+from hicropl.engine.evaluate_run import evaluate_run
+from hicropl.engine.metrics import EvalMetrics, metrics_from_confusion
+from hicropl.engine.optim import build_optimizer
+from hicropl.engine.restore import RestoredRun, restore_run
+from hicropl.engine.run import default_run_dir, train
+from hicropl.engine.run_config import (
     DataConfig,
     OptimConfig,
     RunConfig,
@@ -19,15 +25,9 @@ from hicropl.engine.config import (
     load_run_config,
     run_config_to_dict,
 )
-from hicropl.engine.errors import NonFiniteLossError, TrainingInterrupted
-from hicropl.engine.evaluate import evaluate
-from hicropl.engine.evaluate_run import evaluate_run
-from hicropl.engine.metrics import EvalMetrics, metrics_from_confusion
-from hicropl.engine.optim import build_optimizer
-from hicropl.engine.restore import RestoredRun, restore_run
-from hicropl.engine.run import default_run_dir, train
 from hicropl.engine.schedule import Scheduler, lr_at
 from hicropl.engine.trainer import FitResult, Trainer, TrainState
+from hicropl.errors import NonFiniteLossError, TrainingInterrupted
 
 __all__ = [
     "DataConfig",

@@ -19,8 +19,8 @@ from hicropl.data.protocols import get_protocol
 from hicropl.data.registry import build_dataset, get_dataset_spec
 from hicropl.data.subsample import normalize_subset, subsample_classes
 from hicropl.data.types import DatasetSplits, Datum
-from hicropl.engine.config import DataConfig
 from hicropl.engine.distributed import DistInfo
+from hicropl.engine.run_config import DataConfig
 from hicropl.engine.sampling import ShardSampler
 from hicropl.errors import ConfigError, DataError
 from hicropl.methods.base import ClassSet

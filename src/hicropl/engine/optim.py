@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from hicropl.engine.config import OptimConfig
+from hicropl.engine.run_config import OptimConfig
 
 
 def build_optimizer(params: Sequence[nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:

@@ -9,11 +9,11 @@ from typing import Any
 
 from hicropl.clip.features import default_cache_dir
 from hicropl.engine.backbone import load_backbone, resolve_device
-from hicropl.engine.checkpoint import load_checkpoint
-from hicropl.engine.config import RunConfig
 from hicropl.engine.distributed import DistInfo
 from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.engine.run import load_run_config_from
+from hicropl.engine.run_checkpoint import load_checkpoint
+from hicropl.engine.run_config import RunConfig
 from hicropl.errors import CheckpointError, ConfigError
 from hicropl.methods.base import ClassSet, MethodRuntime, PromptMethod, build_method
 from hicropl.results.run_folder import RunFolder, read_json

@@ -18,8 +18,6 @@ from torch.utils.data import DataLoader
 
 from hicropl.clip.features import default_cache_dir
 from hicropl.engine.backbone import check_clip_source, load_backbone, resolve_device
-from hicropl.engine.checkpoint import load_checkpoint
-from hicropl.engine.config import RunConfig, build_run_config, dump_run_config, run_config_to_dict
 from hicropl.engine.data import (
     Evaluation,
     TrainingData,
@@ -40,6 +38,8 @@ from hicropl.engine.frozen_features import cached_frozen_features
 from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.engine.metrics import EvalMetrics
 from hicropl.engine.provenance import environment
+from hicropl.engine.run_checkpoint import load_checkpoint
+from hicropl.engine.run_config import RunConfig, build_run_config, dump_run_config, run_config_to_dict
 from hicropl.engine.runlog import run_logging
 from hicropl.engine.seeding import seed_everything
 from hicropl.engine.trainer import FitResult, StepCallback, Trainer

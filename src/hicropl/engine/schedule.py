@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from hicropl.engine.config import ScheduleConfig
+from hicropl.engine.run_config import ScheduleConfig
 
 
 def lr_at(progress: float, base_lr: float, config: ScheduleConfig, epochs: int) -> float:

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hicropl.config import from_dict
 from hicropl.data.protocols import get_protocol
-from hicropl.engine.config import RunConfig, load_run_config, read_yaml
-from hicropl.engine.errors import TrainingInterrupted
 from hicropl.engine.run import default_run_dir
-from hicropl.errors import ConfigError, HicroplError
+from hicropl.engine.run_config import RunConfig, load_run_config, read_yaml
+from hicropl.errors import ConfigError, HicroplError, TrainingInterrupted
 from hicropl.results.run_folder import RunFolder
+from hicropl.typed_config import from_dict
 
 log = logging.getLogger("hicropl.sweep")
 

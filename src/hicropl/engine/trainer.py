@@ -23,16 +23,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from hicropl.engine.checkpoint import FORMAT, VERSION, assert_no_backbone_tensors, atomic_save, method_state
-from hicropl.engine.config import OptimConfig, ScheduleConfig, TrainConfig
 from hicropl.engine.distributed import DistInfo, all_reduce_sum, barrier, broadcast_flag
-from hicropl.engine.errors import NonFiniteLossError, TrainingInterrupted
 from hicropl.engine.metrics import EvalMetrics
 from hicropl.engine.optim import build_optimizer
+from hicropl.engine.run_checkpoint import FORMAT, VERSION, assert_no_backbone_tensors, atomic_save, method_state
+from hicropl.engine.run_config import OptimConfig, ScheduleConfig, TrainConfig
 from hicropl.engine.sampling import SeededBatchSampler, SeededDataset
 from hicropl.engine.schedule import Scheduler
 from hicropl.engine.seeding import capture_rng_state, restore_rng_state
-from hicropl.errors import ConfigError
+from hicropl.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from hicropl.methods.base import PromptMethod
 from hicropl.precision import autocast, needs_grad_scaler, resolve_precision
 

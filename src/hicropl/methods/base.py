@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from hicropl.clip.load import CLIPBackbone
-from hicropl.config import from_dict
 from hicropl.errors import ConfigError
+from hicropl.typed_config import from_dict
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from torch import nn
 
 from hicropl.clip.encoders import TextPrompts
 from hicropl.clip.features import readable
-from hicropl.config import require
 from hicropl.errors import ConfigError
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, register_method
 from hicropl.methods.prompt_helpers import ClassPromptTokens, init_context
+from hicropl.typed_config import require
 
 
 @dataclass

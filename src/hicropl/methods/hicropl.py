@@ -22,11 +22,11 @@ import torch.nn.functional as F
 
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
 from hicropl.clip.features import readable
-from hicropl.config import require
 from hicropl.errors import ConfigError
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
 from hicropl.methods.frozen_text import FrozenText, build_frozen_text
 from hicropl.methods.hicropl_learners import OfficialPromptLearner, PaperPromptLearner
+from hicropl.typed_config import require
 
 Flow = Literal["t2i_i2t", "i2t_t2i", "t2i", "i2t"]
 

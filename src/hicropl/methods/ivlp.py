@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
-from hicropl.config import require
 from hicropl.methods.base import MethodConfig, MethodOutput, register_method
 from hicropl.methods.prompt_helpers import (
     ClassPromptTokens,
@@ -30,6 +29,7 @@ from hicropl.methods.prompt_helpers import (
     deep_prompts,
     init_context,
 )
+from hicropl.typed_config import require
 
 
 @dataclass

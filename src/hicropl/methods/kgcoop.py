@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from hicropl.clip.features import dataset_template, template_features
-from hicropl.config import require
 from hicropl.methods.base import ClassSet, register_method
 from hicropl.methods.coop import CoOp, CoOpConfig
+from hicropl.typed_config import require
 
 
 @dataclass

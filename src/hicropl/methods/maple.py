@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
-from hicropl.config import require
 from hicropl.methods.base import MethodConfig, MethodOutput, register_method
 from hicropl.methods.prompt_helpers import ClassPromptTokens, check_depth, deep_prompts, init_context
+from hicropl.typed_config import require
 
 
 @dataclass

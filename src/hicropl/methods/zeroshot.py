@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from hicropl.clip.features import dataset_template, imagenet_templates, template_features
-from hicropl.config import require
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
 from hicropl.methods.frozen_text import build_frozen_text
+from hicropl.typed_config import require
 
 
 @dataclass

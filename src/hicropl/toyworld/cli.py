@@ -44,7 +44,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         progress=not args.quiet,
     )
-    from hicropl.clip.checkpoint import file_sha256
+    from hicropl.clip.weights_file import file_sha256
 
     print(f"{weights}  sha256 {file_sha256(weights)}")
     return 0

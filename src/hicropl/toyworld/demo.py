@@ -268,7 +268,7 @@ def demo_run_config(
     frozen_text: str = "llm_mean",
 ) -> Any:
     """The engine's :class:`~hicropl.engine.RunConfig` of one demo run (base-to-novel on ``dataset``)."""
-    from hicropl.engine.config import build_run_config
+    from hicropl.engine.run_config import build_run_config
     from hicropl.toyworld.pretrain import TOYWORLD_CLIP_CONFIG
 
     settings = settings or DemoSettings()

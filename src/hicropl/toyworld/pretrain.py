@@ -182,7 +182,7 @@ def export_weights(model: torch.nn.Module, path: Path) -> str:
     """Save fp16 safetensors; token embeddings of words ToyWorld never uses are zeroed (they compress away)."""
     from safetensors.torch import save_file
 
-    from hicropl.clip.checkpoint import file_sha256
+    from hicropl.clip.weights_file import file_sha256
 
     state = {k: v.detach().to(torch.float16).contiguous().clone() for k, v in model.state_dict().items()}
     keep = torch.zeros(state["token_embedding.weight"].shape[0], dtype=torch.bool)

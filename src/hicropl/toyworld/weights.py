@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from hicropl.clip.checkpoint import file_sha256
 from hicropl.clip.load import CLIPBackbone, load_clip
+from hicropl.clip.weights_file import file_sha256
 from hicropl.errors import CheckpointError
 
 WEIGHTS_FILE = "toyworld_clip.safetensors"

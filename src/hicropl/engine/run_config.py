@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 import yaml
 
-from hicropl.config import apply_overrides, from_dict, require, to_dict
 from hicropl.errors import ConfigError
 from hicropl.methods.base import MethodConfig, get_method_class
 from hicropl.precision import Precision
+from hicropl.typed_config import apply_overrides, from_dict, require, to_dict
 
 
 @dataclass
