@@ -14,7 +14,7 @@ import copy
 import torch
 from torch import nn
 
-from hicropl.methods.hicropl_modules import (
+from hicropl.methods.hicropl.blocks import (
     KnowledgeMapper,
     KnowledgeProxy,
     MeanCompressor,

@@ -25,7 +25,7 @@ from hicropl.clip.features import readable
 from hicropl.errors import ConfigError
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
 from hicropl.methods.frozen_text import FrozenText, build_frozen_text
-from hicropl.methods.hicropl_learners import OfficialPromptLearner, PaperPromptLearner
+from hicropl.methods.hicropl.learners import OfficialPromptLearner, PaperPromptLearner
 from hicropl.typed_config import require
 
 Flow = Literal["t2i_i2t", "i2t_t2i", "t2i", "i2t"]

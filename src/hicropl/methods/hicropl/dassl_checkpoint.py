@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from hicropl.errors import CheckpointError
-from hicropl.methods.hicropl import HiCroPL
+from hicropl.methods.hicropl.method import HiCroPL
 
 _IGNORED_PREFIXES = ("token_prefix", "token_suffix", "ZS_image_encoder.")
 
