@@ -14,11 +14,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from hicropl.clip.features import template_features
+from hicropl.clip.load import CLIPBackbone
 from hicropl.errors import ConfigError
 from hicropl.methods.base import (
     ClassSet,
     MethodConfig,
     MethodOutput,
+    MethodRuntime,
     PromptMethod,
     get_method_class,
     register_method,
@@ -40,14 +42,17 @@ class HeadConfig(MethodConfig):
     nan_after: int = -1  # test hook: the loss becomes NaN from this training forward on
 
 
-class LearnableHead(PromptMethod):
+class LearnableHead(PromptMethod[HeadConfig]):
     """A residual linear map on frozen image features against frozen template text features."""
 
     name = "test_head"
     config_class = HeadConfig
-    config: HeadConfig
+    text: torch.Tensor
+    forwards: torch.Tensor
 
-    def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config: HeadConfig, backbone: CLIPBackbone, classes: ClassSet, runtime: MethodRuntime | None = None
+    ) -> None:
         super().__init__(config, backbone, classes, runtime)
         self.proj = nn.Linear(backbone.embed_dim, backbone.embed_dim)
         self.register_buffer("forwards", torch.zeros((), dtype=torch.long))
@@ -62,7 +67,9 @@ class LearnableHead(PromptMethod):
     def class_features(self) -> torch.Tensor:
         return self.text
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+    ) -> MethodOutput:
         with torch.no_grad():
             image = self.backbone.encode_image(images, normalize=True)
         hidden = F.dropout(image, self.config.dropout, self.training)

@@ -10,7 +10,7 @@ import yaml
 from hicropl.engine.run_config import build_run_config, load_run_config
 from hicropl.engine.sweep import load_sweep, plan
 from hicropl.errors import ConfigError
-from hicropl.methods.base import build_config, get_method_class
+from hicropl.methods.base import build_config, get_method_class, list_methods
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
@@ -18,14 +18,13 @@ IDS = [str(p.relative_to(ROOT)) for p in CONFIGS]
 
 
 def _require_methods(names: list[str]) -> None:
-    missing = []
+    unknown = []
     for name in names:
         try:
             get_method_class(name)
         except ConfigError:
-            missing.append(name)
-    if missing:
-        pytest.skip(f"method(s) {', '.join(missing)} not registered yet")
+            unknown.append(name)
+    assert not unknown, f"unknown method(s) {', '.join(unknown)}; registered: {', '.join(list_methods())}"
 
 
 def test_configs_are_shipped():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
+from hicropl.engine.run import default_run_dir
 from hicropl.engine.run_config import build_run_config, dump_run_config, load_run_config
 from hicropl.errors import ConfigError
 
@@ -103,3 +106,16 @@ def test_label_names_the_run_in_reports_and_survives_a_round_trip():
     again = build_run_config(yaml.safe_load(dump_run_config(config)))
     assert again.label == "hicropl-nocons" and again.method.use_consistency is False
     assert load_run_config(None, {"method.name": "hicropl"}).label == ""
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_a_method_variant_names_the_run(variant):
+    config = load_run_config(None, {"method.name": "hicropl", "data.dataset": "EuroSAT"}, [f"method.variant={variant}"])
+    assert config.variant == variant
+    assert default_run_dir(config) == Path(f"runs/base2novel/hicropl-{variant}/EuroSAT/shots_16/seed_1")
+
+
+def test_a_method_without_variants_names_the_run_by_itself():
+    config = load_run_config(None, {"method.name": "coop", "data.dataset": "EuroSAT"}, [])
+    assert config.variant is None
+    assert default_run_dir(config) == Path("runs/base2novel/coop/EuroSAT/shots_16/seed_1")

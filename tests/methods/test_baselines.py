@@ -22,6 +22,7 @@ from hicropl.data.types import Datum
 from hicropl.errors import ConfigError
 from hicropl.methods import ClassSet, MethodRuntime, build_method, list_methods
 from hicropl.methods.base import build_config
+from hicropl.methods.kgcoop import KgCoOpConfig
 from tests.methods.cases import CLASSNAMES
 
 CLASSES = ClassSet(CLASSNAMES, dataset="Toy")
@@ -314,14 +315,20 @@ def test_linear_probe_state_round_trip_and_class_guard(tiny_backbone):
 FAST = {"c_grid": [1.0, 1e-2], "search_steps": 0}
 
 
-def test_linear_probe_fit_from_loaders_caches_features(tiny_backbone, tmp_path):
+def _probe_loader(folder):
+    """Six plain-colour images of the three PROBE_CLASSES under the test transform."""
     data = []
     for i in range(6):
-        path = tmp_path / f"img{i}.png"
+        path = folder / f"img{i}.png"
         Image.new("RGB", (40, 40), color=(40 * i, 255 - 30 * i, 17 * i)).save(path)
         data.append(Datum(str(path), i % 3, "abc"[i % 3]))
     dataset = ImageDataset(data, build_transform(False, 32))
-    loader = build_loader(dataset, batch_size=4, train=False)
+    return build_loader(dataset, batch_size=4, train=False)
+
+
+def test_linear_probe_fit_from_loaders_caches_features(tiny_backbone, tmp_path):
+    loader = _probe_loader(tmp_path)
+    dataset = loader.dataset
     runtime = MethodRuntime(cache_dir=tmp_path / "cache")
     method = build("linear_probe", tiny_backbone, classes=PROBE_CLASSES, runtime=runtime, **FAST)
     first = method.fit_from_loaders(loader, loader)
@@ -360,3 +367,20 @@ def test_linear_probe_fit_from_loaders_caches_features(tiny_backbone, tmp_path):
 def test_bad_config_values_name_the_field(method, field, value):
     with pytest.raises(ConfigError, match=field):
         build_config(method, {field: value})
+
+
+def test_a_config_object_must_belong_to_the_method():
+    assert build_config("kgcoop", KgCoOpConfig(kg_weight=1.0)).kg_weight == 1.0
+    with pytest.raises(ConfigError, match="'maple' takes a MaPLeConfig, got a KgCoOpConfig"):
+        build_config("maple", KgCoOpConfig())
+
+
+def test_linear_probe_closed_form_hook(tiny_backbone, tmp_path):
+    source = build("linear_probe", tiny_backbone, classes=PROBE_CLASSES, **FAST)
+    loader = _probe_loader(tmp_path)
+    assert source.fits_in_closed_form and not source.is_fitted
+    summary = source.fit_closed_form(loader, loader)
+    assert source.is_fitted and summary.startswith(f"C={source.runtime.records['linear_probe']['C']:g} (val accuracy")
+    restored = build("linear_probe", tiny_backbone, classes=PROBE_CLASSES)
+    restored.load_state_dict(source.state_dict())
+    assert restored.is_fitted  # the engine does not refit a probe restored from its checkpoint

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import inspect
 
 import pytest
 import torch
 
-from hicropl.methods import ClassSet, build_method
+from hicropl.methods import ClassSet, PromptMethod, build_method, get_method_class, list_methods
 from tests.methods.cases import CASES, CLASSNAMES, DESCRIPTIONS, MethodCase
 
 CLASSES = ClassSet(CLASSNAMES, dataset="Toy", descriptions=DESCRIPTIONS)
@@ -38,6 +39,37 @@ def _step(method, images, labels, lr: float = 1e-2) -> float:
 @pytest.fixture(params=CASES, ids=[c.id for c in CASES])
 def case(request) -> MethodCase:
     return request.param
+
+
+def test_every_library_method_has_a_case():
+    # Methods the tests themselves register (engine_testkit's test_head) are not the library's.
+    library = {name for name in list_methods() if get_method_class(name).__module__.startswith("hicropl.")}
+    missing = sorted(library - {case.method for case in CASES})
+    assert not missing, f"registered method(s) {missing} have no MethodCase in tests/methods/cases.py"
+
+
+def test_forward_keeps_the_base_signature(case):
+    cls = get_method_class(case.method)
+    assert inspect.signature(cls.forward) == inspect.signature(PromptMethod.forward)
+
+
+def test_precomputed_frozen_image_features_change_nothing(case, tiny_backbone):
+    # Every method accepts them; those that use them get the features they would compute themselves.
+    images, _ = _batch(9)
+    frozen = tiny_backbone.encode_image(images)
+    plain, given = _build(case, tiny_backbone, seed=2), _build(case, tiny_backbone, seed=2)
+    with plain.evaluating(), given.evaluating():
+        expected = plain(images).logits
+        torch.testing.assert_close(given(images, frozen_image=frozen).logits, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_closed_form_fitting_is_declared(case, tiny_backbone):
+    method = _build(case, tiny_backbone)
+    if method.fits_in_closed_form:
+        assert not method.is_fitted  # fitted by the engine after training, not at construction
+    else:
+        with pytest.raises(NotImplementedError, match="trained by the optimiser"):
+            method.fit_closed_form([], None)
 
 
 def test_output_shapes(case, tiny_backbone):

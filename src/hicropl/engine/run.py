@@ -188,8 +188,7 @@ def _frozen_features(
 def fit_closed_form(method: PromptMethod, data: TrainingData, config: RunConfig) -> None:
     """Methods fitted in closed form rather than by SGD (the linear probe) fit here, on frozen features
     of the few-shot train and val images under the deterministic test transform, as CoOp does."""
-    fit = getattr(method, "fit_from_loaders", None)
-    if fit is None or bool(getattr(method, "fitted", False)):
+    if not method.fits_in_closed_form or method.is_fitted:
         return
     _, test_tf, _ = transforms_of(method.backbone)
     workers, batch = config.train.num_workers, config.train.eval_batch_size
@@ -199,7 +198,7 @@ def fit_closed_form(method: PromptMethod, data: TrainingData, config: RunConfig)
         if len(data.splits.val)
         else None
     )
-    log.info("%s fitted in closed form: %s", method.name, fit(train_loader, val_loader))
+    log.info("%s fitted in closed form: %s", method.name, method.fit_closed_form(train_loader, val_loader))
 
 
 def evaluation_record(evaluation: Evaluation, metrics: EvalMetrics) -> dict[str, Any]:

@@ -137,8 +137,7 @@ class RunConfig:
 
     @property
     def variant(self) -> str | None:
-        value = getattr(self.method, "variant", None)
-        return str(value) if value is not None else None
+        return self.method.variant_name()
 
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "optim": OptimConfig, "sched": ScheduleConfig}
@@ -202,7 +201,7 @@ def build_run_config(data: Mapping[str, Any]) -> RunConfig:
     name, fields = _method_section(data)
     cls = get_method_class(name)
     method_config = from_dict(cls.config_class, fields, prefix="method.")
-    sections = {}
+    sections: dict[str, Any] = {}
     for key, section_cls in _SECTIONS.items():
         value = data.get(key) or {}
         if not isinstance(value, Mapping):

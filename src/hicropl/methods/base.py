@@ -7,7 +7,12 @@ optimiser, a checkpoint or a state dict. The engine drives every method the same
 * ``method(images, labels)`` in training returns a :class:`MethodOutput` with the loss;
 * ``with method.evaluating(): method(images)`` in evaluation, where class text features that do
   not depend on the image are computed once per evaluation instead of once per batch;
-* ``method.set_classes(classes)`` switches the class set (base -> novel, another dataset).
+* ``method.set_classes(classes)`` switches the class set (base -> novel, another dataset);
+* ``method.fit_closed_form(train_loader, val_loader)`` after training, for the methods that declare
+  ``fits_in_closed_form`` (the linear probe) and are not yet fitted.
+
+A method's config is a :class:`MethodConfig` subclass and the method is ``PromptMethod[ItsConfig]``,
+so a type checker knows ``self.config``'s fields; every method keeps the base's ``forward`` signature.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -60,6 +65,14 @@ class MethodOutput:
 class MethodConfig:
     """Base class of every method's config dataclass."""
 
+    def variant_name(self) -> str | None:
+        """The variant this config selects, for methods that have several (HiCroPL: ``paper`` or
+        ``official``); run folders and report rows name the method ``<method>-<variant>``."""
+        return None
+
+
+ConfigT = TypeVar("ConfigT", bound=MethodConfig)
+
 
 @dataclass
 class MethodRuntime:
@@ -69,21 +82,28 @@ class MethodRuntime:
     records: dict[str, Any] = field(default_factory=dict)
 
 
-class PromptMethod(nn.Module):
-    """Base class: holds the backbone by reference and implements evaluation caching."""
+class PromptMethod(nn.Module, Generic[ConfigT]):
+    """Base class: holds the backbone by reference and implements evaluation caching.
+
+    ``ConfigT`` is the method's config class (``class ZeroShotCLIP(PromptMethod[ZeroShotConfig])``), so
+    ``self.config`` is typed; ``config_class`` names the same class at run time, to build it from a mapping.
+    """
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
     # Methods whose class text features depend on the image (CoCoOp) or whose forward mutates
-    # state (HiCroPL "official") set this to False.
-    caches_class_features: ClassVar[bool] = True
+    # state (HiCroPL "official") set this to False (per instance where it depends on the config).
+    caches_class_features: bool = True
     # Methods that use the frozen (prompt-free) image features accept them precomputed through
     # ``forward(..., frozen_image=...)``; the evaluator then serves them from the on-disk cache.
     uses_frozen_image_features: ClassVar[bool] = False
+    # Methods fitted in closed form on frozen features (the linear probe) rather than by the
+    # optimiser implement ``is_fitted`` and ``fit_closed_form``; the engine calls them after training.
+    fits_in_closed_form: ClassVar[bool] = False
 
     def __init__(
         self,
-        config: MethodConfig,
+        config: ConfigT,
         backbone: CLIPBackbone,
         classes: ClassSet,
         runtime: MethodRuntime | None = None,
@@ -116,7 +136,32 @@ class PromptMethod(nn.Module):
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
     ) -> MethodOutput:
+        """Logits of ``images`` ``[B, C]``, and the loss when ``labels`` are given.
+
+        ``frozen_image``: the frozen (prompt-free) image features of ``images`` ``[B, e]``, precomputed;
+        only methods with ``uses_frozen_image_features`` are handed them and use them, the others
+        ignore the argument (their image features depend on their prompts).
+        """
         raise NotImplementedError
+
+    if TYPE_CHECKING:
+        # nn.Module types ``__call__`` as taking anything; this lets a type checker check calls too.
+        def __call__(
+            self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        ) -> MethodOutput: ...
+
+    # --- closed-form fitting (methods with ``fits_in_closed_form`` only) -------------------------
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the closed-form fit has been done (restored from a checkpoint included)."""
+        return False
+
+    def fit_closed_form(self, train_loader: Iterable[Any], val_loader: Iterable[Any] | None) -> str:
+        """Fit on the few-shot train split (choosing hyperparameters on val); returns a summary for the log.
+
+        Loaders yield ``(images, labels[, indices])`` under the deterministic test transform.
+        """
+        raise NotImplementedError(f"{self.name} is trained by the optimiser, not fitted in closed form")
 
     # --- shared behaviour -----------------------------------------------------------------------
     def cached_class_features(self) -> torch.Tensor:
@@ -156,11 +201,11 @@ class PromptMethod(nn.Module):
         return self.backbone.logit_scale
 
 
-MethodFactory = Callable[..., PromptMethod]
-_REGISTRY: dict[str, type[PromptMethod]] = {}
+_REGISTRY: dict[str, type[PromptMethod[Any]]] = {}
+MethodClass = TypeVar("MethodClass", bound=type[PromptMethod[Any]])
 
 
-def register_method(cls: type[PromptMethod]) -> type[PromptMethod]:
+def register_method(cls: MethodClass) -> MethodClass:
     """Class decorator: make ``cls`` available under ``cls.name``."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a non-empty `name`")
@@ -179,7 +224,7 @@ def list_methods() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_method_class(name: str) -> type[PromptMethod]:
+def get_method_class(name: str) -> type[PromptMethod[Any]]:
     _ensure_builtin_methods()
     key = name.strip().lower().replace("-", "_")
     if key in _REGISTRY:
@@ -192,6 +237,11 @@ def get_method_class(name: str) -> type[PromptMethod]:
 def build_config(name: str, data: Mapping[str, Any] | MethodConfig | None = None) -> MethodConfig:
     cls = get_method_class(name)
     if isinstance(data, MethodConfig):
+        if not isinstance(data, cls.config_class):
+            raise ConfigError(
+                f"method {cls.name!r} takes a {cls.config_class.__name__}, got a {type(data).__name__}; "
+                f"build it with the method it belongs to, or give {cls.name!r} a mapping of its fields"
+            )
         return data
     return from_dict(cls.config_class, data or {})
 
@@ -202,7 +252,7 @@ def build_method(
     classes: ClassSet | Sequence[str],
     config: Mapping[str, Any] | MethodConfig | None = None,
     runtime: MethodRuntime | None = None,
-) -> PromptMethod:
+) -> PromptMethod[Any]:
     """Build a registered method on ``backbone`` for ``classes``."""
     cls = get_method_class(name)
     cfg = build_config(name, config)

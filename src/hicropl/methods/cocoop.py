@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hicropl.clip.encoders import TextPrompts
-from hicropl.methods.base import MethodConfig, MethodOutput, register_method
+from hicropl.clip.load import CLIPBackbone
+from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, register_method
 from hicropl.methods.prompt_helpers import ClassPromptTokens, init_context
 from hicropl.typed_config import require
 
@@ -45,13 +46,14 @@ class MetaNet(nn.Sequential):
 
 
 @register_method
-class CoCoOp(ClassPromptTokens):
+class CoCoOp(ClassPromptTokens[CoCoOpConfig]):
     name = "cocoop"
     config_class = CoCoOpConfig
-    config: CoCoOpConfig
     caches_class_features = False  # the class text features depend on the image
 
-    def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config: CoCoOpConfig, backbone: CLIPBackbone, classes: ClassSet, runtime: MethodRuntime | None = None
+    ) -> None:
         super().__init__(config, backbone, classes, runtime)
         init = init_context(backbone, config.n_ctx, config.ctx_init)
         self.prompt_prefix = init.prefix
@@ -86,14 +88,16 @@ class CoCoOp(ClassPromptTokens):
             "CoCoOp's class text features depend on the image: use text_features_for(image_features)"
         )
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+    ) -> MethodOutput:
         image = F.normalize(self.backbone.encode_image(images).float(), dim=-1)
-        logits = []
+        parts = []
         for begin in range(0, image.shape[0], self.config.chunk):
             chunk = image[begin : begin + self.config.chunk]
             text = self._encode(self.conditioned_context(chunk))
-            logits.append(torch.einsum("be,bce->bc", chunk, text))
-        logits = self.logit_scale() * torch.cat(logits)
+            parts.append(torch.einsum("be,bce->bc", chunk, text))
+        logits = self.logit_scale() * torch.cat(parts)
         if labels is None:
             return MethodOutput(logits=logits)
         ce = F.cross_entropy(logits, labels)

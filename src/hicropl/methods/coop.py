@@ -25,8 +25,9 @@ from torch import nn
 
 from hicropl.clip.encoders import TextPrompts
 from hicropl.clip.features import readable
+from hicropl.clip.load import CLIPBackbone
 from hicropl.errors import ConfigError
-from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, register_method
+from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, register_method
 from hicropl.methods.prompt_helpers import ClassPromptTokens, init_context
 from hicropl.typed_config import require
 
@@ -66,12 +67,13 @@ def class_token_layout(tokens: torch.Tensor, name_lengths: list[int], n_ctx: int
 
 
 @register_method
-class CoOp(ClassPromptTokens):
+class CoOp(ClassPromptTokens[CoOpConfig]):
     name = "coop"
     config_class = CoOpConfig
-    config: CoOpConfig
 
-    def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config: CoOpConfig, backbone: CLIPBackbone, classes: ClassSet, runtime: MethodRuntime | None = None
+    ) -> None:
         super().__init__(config, backbone, classes, runtime)
         cfg = config
         init = init_context(backbone, cfg.n_ctx, cfg.ctx_init, per_class=len(classes) if cfg.csc else None)
@@ -141,7 +143,9 @@ class CoOp(ClassPromptTokens):
         return F.normalize(self.encode_prompts(self.ctx).float(), dim=-1)
 
     # --- forward --------------------------------------------------------------------------------
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+    ) -> MethodOutput:
         image = F.normalize(self.backbone.encode_image(images).float(), dim=-1)
         text = self.cached_class_features()
         logits = self.logit_scale() * image @ text.t()

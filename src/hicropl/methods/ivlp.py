@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
-from hicropl.methods.base import MethodConfig, MethodOutput, register_method
+from hicropl.clip.load import CLIPBackbone
+from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, register_method
 from hicropl.methods.prompt_helpers import (
     ClassPromptTokens,
     check_depth,
@@ -49,12 +50,13 @@ class IVLPConfig(MethodConfig):
 
 
 @register_method
-class IVLP(ClassPromptTokens):
+class IVLP(ClassPromptTokens[IVLPConfig]):
     name = "ivlp"
     config_class = IVLPConfig
-    config: IVLPConfig
 
-    def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config: IVLPConfig, backbone: CLIPBackbone, classes: ClassSet, runtime: MethodRuntime | None = None
+    ) -> None:
         super().__init__(config, backbone, classes, runtime)
         cfg = config
         check_depth(cfg.depth_text, backbone.text_layers, "depth_text")
@@ -79,7 +81,9 @@ class IVLP(ClassPromptTokens):
         prompts = TextPrompts(layers=text_layers) if text_layers else None
         return F.normalize(self.backbone.encode_text(self.tokenized_prompts, prompts).float(), dim=-1)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+    ) -> MethodOutput:
         _, vision_layers = self.prompts()
         image = self.backbone.encode_image(images, ImagePrompts(layers=vision_layers))
         image = F.normalize(image.float(), dim=-1)

@@ -42,6 +42,7 @@ class KgCoOp(CoOp):
     name = "kgcoop"
     config_class = KgCoOpConfig
     config: KgCoOpConfig
+    clip_text: torch.Tensor  # hand-crafted class text features [C, e], normalised
 
     def set_classes(self, classes: ClassSet) -> None:
         super().set_classes(classes)

@@ -9,7 +9,8 @@ The solver is full-batch L-BFGS (strong-Wolfe line search) in torch, minimising 
 objective divided by the sample count: ``mean_i CE_i + ||W||^2 / (2 C N)`` (the bias is not
 penalised), from zeros, in float64 by default: deterministic and with no extra dependency.
 
-Training is not SGD: the engine calls :meth:`LinearProbe.fit_from_loaders` (or a user calls
+Training is not SGD: the linear probe declares ``fits_in_closed_form`` and the engine calls its
+:meth:`LinearProbe.fit_closed_form` after the (empty) training loop (or a user calls
 :meth:`LinearProbe.fit` with precomputed features). The head's parameters are therefore frozen
 (``trainable_parameters()`` is empty, so an SGD loop leaves them alone); they are fitted state, saved
 in the state dict with a ``fitted`` flag. Its size is ``(e + 1) * C``.
@@ -27,8 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hicropl.clip.load import CLIPBackbone
 from hicropl.errors import ConfigError
-from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
+from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, PromptMethod, register_method
 from hicropl.typed_config import require
 
 COOP_C_GRID: tuple[float, ...] = (1e6, 1e4, 1e2, 1.0, 1e-2, 1e-4, 1e-6)
@@ -63,6 +65,10 @@ class LinearProbeFit:
 
     def as_record(self) -> dict[str, Any]:
         return {"C": self.c, "val_accuracy": self.val_accuracy, "search": [list(pair) for pair in self.history]}
+
+    def summary(self) -> str:
+        val = "no val split" if self.val_accuracy is None else f"val accuracy {self.val_accuracy:.2f}%"
+        return f"C={self.c:g} ({val}, {len(self.history)} values of C tried)"
 
 
 def fit_logistic_regression(
@@ -114,13 +120,16 @@ def _accuracy(weight: torch.Tensor, bias: torch.Tensor, features: torch.Tensor, 
 
 
 @register_method
-class LinearProbe(PromptMethod):
+class LinearProbe(PromptMethod[LinearProbeConfig]):
     name = "linear_probe"
     config_class = LinearProbeConfig
-    config: LinearProbeConfig
     uses_frozen_image_features = True
+    fits_in_closed_form = True
+    fitted: torch.Tensor  # a bool buffer, saved with the head
 
-    def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config: LinearProbeConfig, backbone: CLIPBackbone, classes: ClassSet, runtime: MethodRuntime | None = None
+    ) -> None:
         super().__init__(config, backbone, classes, runtime)
         self.head = self._new_head(len(classes))
         self.register_buffer("fitted", torch.tensor(False))
@@ -249,9 +258,17 @@ class LinearProbe(PromptMethod):
         if int(labels.min()) < 0 or int(labels.max()) >= len(self.classes):
             raise ValueError(f"{split} labels must lie in 0..{len(self.classes) - 1} (the method's classes)")
 
+    # --- the engine's closed-form hook ---------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self.fitted)
+
+    def fit_closed_form(self, train_loader: Iterable[Any], val_loader: Iterable[Any] | None) -> str:
+        return self.fit_from_loaders(train_loader, val_loader).summary()
+
     # --- features from loaders ------------------------------------------------------------------
     def fit_from_loaders(self, train_loader: Iterable, val_loader: Iterable | None = None) -> LinearProbeFit:
-        """The engine's hook: frozen features of both splits (cached on disk when possible), then :meth:`fit`.
+        """Frozen features of both splits (cached on disk when possible), then :meth:`fit`.
 
         Loaders yield ``(images, labels[, indices])``. Use the deterministic test transform for both,
         as CoOp's feature extractor does; features are cached only for deterministic transforms.

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
-from hicropl.methods.base import MethodConfig, MethodOutput, register_method
+from hicropl.clip.load import CLIPBackbone
+from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, register_method
 from hicropl.methods.prompt_helpers import ClassPromptTokens, check_depth, deep_prompts, init_context
 from hicropl.typed_config import require
 
@@ -34,12 +35,13 @@ class MaPLeConfig(MethodConfig):
 
 
 @register_method
-class MaPLe(ClassPromptTokens):
+class MaPLe(ClassPromptTokens[MaPLeConfig]):
     name = "maple"
     config_class = MaPLeConfig
-    config: MaPLeConfig
 
-    def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config: MaPLeConfig, backbone: CLIPBackbone, classes: ClassSet, runtime: MethodRuntime | None = None
+    ) -> None:
         super().__init__(config, backbone, classes, runtime)
         cfg = config
         check_depth(cfg.depth, min(backbone.text_layers, backbone.vision_layers), "depth")
@@ -64,7 +66,9 @@ class MaPLe(ClassPromptTokens):
         text = self.backbone.encode_text(self.tokenized_prompts, TextPrompts(layers=text_layers))
         return F.normalize(text.float(), dim=-1)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+    def forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+    ) -> MethodOutput:
         _, vision_layers = self.prompts()
         image = self.backbone.encode_image(images, ImagePrompts(layers=vision_layers))
         image = F.normalize(image.float(), dim=-1)

@@ -27,7 +27,7 @@ from torch import nn
 from hicropl.clip.features import readable
 from hicropl.clip.load import CLIPBackbone
 from hicropl.errors import ConfigError
-from hicropl.methods.base import ClassSet, PromptMethod
+from hicropl.methods.base import ClassSet, ConfigT, PromptMethod
 
 INIT_STD = 0.02
 
@@ -108,12 +108,13 @@ def tokenize_class_prompts(backbone: CLIPBackbone, prefix: str, classnames: Sequ
     return backbone.tokenize(class_prompt_texts(prefix, classnames))
 
 
-class ClassPromptTokens(PromptMethod):
+class ClassPromptTokens(PromptMethod[ConfigT]):
     """A prompt method whose class prompts are ``"<prompt_prefix> <class name>."``, tokenized once per
     class set into the ``tokenized_prompts`` buffer. Subclasses set ``prompt_prefix`` before
     ``set_classes`` first runs."""
 
     prompt_prefix: str
+    tokenized_prompts: torch.Tensor
 
     def set_classes(self, classes: ClassSet) -> None:
         super().set_classes(classes)

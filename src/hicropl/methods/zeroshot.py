@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from hicropl.clip.features import dataset_template, imagenet_templates, template_features
-from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
+from hicropl.clip.load import CLIPBackbone
+from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, PromptMethod, register_method
 from hicropl.methods.frozen_text import build_frozen_text
 from hicropl.typed_config import require
 
@@ -30,17 +31,19 @@ class ZeroShotConfig(MethodConfig):
 
 
 @register_method
-class ZeroShotCLIP(PromptMethod):
+class ZeroShotCLIP(PromptMethod[ZeroShotConfig]):
     name = "zeroshot"
     config_class = ZeroShotConfig
-    config: ZeroShotConfig
+    text_weights: torch.Tensor
     uses_frozen_image_features = True  # its image features are the frozen ones: served from the cache
 
     def set_classes(self, classes: ClassSet) -> None:
         super().set_classes(classes)
         self.register_buffer("text_weights", self._weights(classes), persistent=False)
 
-    def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config: ZeroShotConfig, backbone: CLIPBackbone, classes: ClassSet, runtime: MethodRuntime | None = None
+    ) -> None:
         super().__init__(config, backbone, classes, runtime)
         self.set_classes(classes)
 

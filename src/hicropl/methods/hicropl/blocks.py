@@ -21,7 +21,9 @@ class QuickGELU(nn.Module):
         return x * torch.sigmoid(1.702 * x)
 
 
-def _attend(attn: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask=None):
+def _attend(
+    attn: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     # Unbatched [L, d] inputs: nn.MultiheadAttention handles them directly.
     return attn(q, k, v, need_weights=False, attn_mask=mask)[0]
 

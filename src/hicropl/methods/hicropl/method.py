@@ -22,8 +22,9 @@ import torch.nn.functional as F
 
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
 from hicropl.clip.features import readable
+from hicropl.clip.load import CLIPBackbone
 from hicropl.errors import ConfigError
-from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, PromptMethod, register_method
+from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, PromptMethod, register_method
 from hicropl.methods.frozen_text import FrozenText, build_frozen_text
 from hicropl.methods.hicropl.learners import OfficialPromptLearner, PaperPromptLearner
 from hicropl.typed_config import require
@@ -68,15 +69,21 @@ class HiCroPLConfig(MethodConfig):
             )
             require(self.mapper_heads == 8, "mapper_heads", "the official variant uses 8 heads")
 
+    def variant_name(self) -> str:
+        return self.variant
+
 
 @register_method
-class HiCroPL(PromptMethod):
+class HiCroPL(PromptMethod[HiCroPLConfig]):
     name = "hicropl"
     config_class = HiCroPLConfig
-    config: HiCroPLConfig
+    tokenized_prompts: torch.Tensor
+    prompt_learner: OfficialPromptLearner | PaperPromptLearner
     uses_frozen_image_features = True
 
-    def __init__(self, config, backbone, classes, runtime=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, config: HiCroPLConfig, backbone: CLIPBackbone, classes: ClassSet, runtime: MethodRuntime | None = None
+    ) -> None:
         super().__init__(config, backbone, classes, runtime)
         cfg = config
         max_depth = min(backbone.text_layers, backbone.vision_layers)
@@ -189,8 +196,9 @@ class HiCroPL(PromptMethod):
     # --- state ----------------------------------------------------------------------------------
     def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
         result = super()._apply(fn, recurse)
-        if isinstance(getattr(self, "prompt_learner", None), OfficialPromptLearner):
-            self.prompt_learner.restore_aliasing()
+        learner = getattr(self, "prompt_learner", None)  # absent while __init__ moves the module
+        if isinstance(learner, OfficialPromptLearner):
+            learner.restore_aliasing()
         return result
 
     def load_state_dict(self, state_dict, strict=True, assign=False):  # type: ignore[no-untyped-def]
