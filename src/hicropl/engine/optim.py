@@ -21,7 +21,7 @@ def build_optimizer(params: Sequence[nn.Parameter], config: OptimConfig) -> torc
         return cls(
             params,
             lr=config.lr,
-            betas=tuple(config.betas),
+            betas=(config.betas[0], config.betas[1]),
             eps=config.eps,
             weight_decay=config.weight_decay,
             foreach=config.foreach,

@@ -60,9 +60,9 @@ def restore_run(
         data=dataclasses.replace(config.data, root=data_root or config.data.root),
         train=dataclasses.replace(config.train, device=device or config.train.device),
     )
-    device = resolve_device(config.train.device, dist or DistInfo())
-    tune_host_allocator_for(device, config.train.tune_host_allocator)
-    backbone = load_backbone(config.clip, device)
+    torch_device = resolve_device(config.train.device, dist or DistInfo())
+    tune_host_allocator_for(torch_device, config.train.tune_host_allocator)
+    backbone = load_backbone(config.clip, torch_device)
     expected = result.get("backbone", {}).get("checksum")
     if expected and backbone.checksum != expected:
         raise CheckpointError(

@@ -345,8 +345,8 @@ class Trainer:
         # Means over every micro-batch of every process: sums and counts are all-reduced together.
         keys = sorted(state.terms_sum)
         values = [state.loss_sum, float(state.loss_count), *(state.terms_sum[k] for k in keys)]
-        totals = torch.tensor(values, dtype=torch.float64)
-        totals = all_reduce_sum(totals.to(self._reduce_device()), self.dist).cpu().tolist()
+        reduced = all_reduce_sum(torch.tensor(values, dtype=torch.float64).to(self._reduce_device()), self.dist)
+        totals: list[float] = reduced.cpu().tolist()
         count = max(totals[1], 1.0)
         record: dict[str, Any] = {
             "epoch": state.epoch + 1,
