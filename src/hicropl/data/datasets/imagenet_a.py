@@ -16,7 +16,9 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
     pairs, source = classnames_for(dataset_dir)
     image_dir = find_dir(dataset_dir, ["imagenet-a"], NAME, "image")
     classnames, test = read_wnid_folders(NAME, image_dir, pairs, source, subset=True)
-    return finish(NAME, classnames, [], [], test, description_file=None, check_files=False, source=source)
+    return finish(
+        NAME, classnames, [], [], test, description_file=SPEC.description_file, check_files=False, source=source
+    )
 
 
 SPEC = DatasetSpec(
@@ -25,6 +27,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("imagenet_a", "imagenet-a", "imagenet-adversarial", "ina"),
     description_file=None,
+    imagenet_family=True,
     num_classes=200,
     expected=SplitCounts(train=None, val=None, test=7500),
     source=(
