@@ -13,7 +13,7 @@ from hicropl.data.check import DatasetCheck, check_data_root, format_check_repor
 from hicropl.data.fewshot import FewShotResult, few_shot_split, sample_few_shot
 from hicropl.data.files import check_images_exist, missing_images
 from hicropl.data.loader import ImageDataset, load_image
-from hicropl.data.protocols import EvalTarget, Protocol, Run, get_protocol, list_protocols
+from hicropl.data.protocols import Protocol, get_protocol, list_protocols
 from hicropl.data.registry import (
     UnknownDatasetError,
     build_dataset,
@@ -44,11 +44,9 @@ __all__ = [
     "DatasetSpec",
     "DatasetSplits",
     "Datum",
-    "EvalTarget",
     "FewShotResult",
     "ImageDataset",
     "Protocol",
-    "Run",
     "SplitCounts",
     "UnknownDatasetError",
     "UnsafePickleError",
