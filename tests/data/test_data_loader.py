@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from synthetic import corrupt_image, truncate_image, write_image
 
 from hicropl.data import Datum, ImageDataset, build_transform, check_images_exist
 from hicropl.errors import DataError
+from tests.data.synthetic import corrupt_image, truncate_image, write_image
 
 
 def make_data(folder: Path, n: int, ext: str = ".jpg") -> list[Datum]:

@@ -8,7 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from synthetic import (
+
+from hicropl.data import Datum, build_dataset, get_dataset_spec, list_datasets
+from hicropl.errors import DataError
+from tests.data.synthetic import (
     BUILDERS,
     IMAGENET_CLASSES,
     make_dtd,
@@ -17,9 +20,6 @@ from synthetic import (
     make_imagenet_subset,
     write_image,
 )
-
-from hicropl.data import Datum, build_dataset, get_dataset_spec, list_datasets
-from hicropl.errors import DataError
 
 ALL = list(list_datasets())[:15]
 TEST_ONLY = {"ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR"}
