@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 
-def _replace_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
+def _replace_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

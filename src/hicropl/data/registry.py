@@ -7,6 +7,7 @@ and ``pets`` all work; an unknown name gets a "did you mean" from difflib.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeGuard
 
 from hicropl.data.naming import name_key, suggestion
 from hicropl.data.spec import DEFAULT_TEMPLATE, DatasetSpec
@@ -91,7 +92,7 @@ def dataset_template(name: str | None) -> str:
     return DEFAULT_TEMPLATE if spec is None else spec.template
 
 
-def in_imagenet_family(name: str | None) -> bool:
+def in_imagenet_family(name: str | None) -> TypeGuard[str]:
     """Whether ``name`` is a registered dataset whose classes are ImageNet's (see ``DatasetSpec``)."""
     spec = _registered(name)
     return spec is not None and spec.imagenet_family
