@@ -9,24 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hicropl.data.datasets import BUILTIN_SPECS
 from hicropl.data.naming import name_key, suggestion
 from hicropl.data.subsample import normalize_subset
 from hicropl.errors import ConfigError
 
-RECOGNITION_DATASETS: tuple[str, ...] = (
-    "ImageNet",
-    "Caltech101",
-    "OxfordPets",
-    "StanfordCars",
-    "OxfordFlowers",
-    "Food101",
-    "FGVCAircraft",
-    "SUN397",
-    "DescribableTextures",
-    "EuroSAT",
-    "UCF101",
+# The datasets are the built-in ones, in the paper's order: ImageNet's variants are the ImageNet-family
+# datasets other than ImageNet itself, the recognition datasets are all the others.
+IMAGENET_VARIANTS: tuple[str, ...] = tuple(
+    spec.name for spec in BUILTIN_SPECS if spec.imagenet_family and spec.name != "ImageNet"
 )
-IMAGENET_VARIANTS: tuple[str, ...] = ("ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR")
+RECOGNITION_DATASETS: tuple[str, ...] = tuple(spec.name for spec in BUILTIN_SPECS if spec.name not in IMAGENET_VARIANTS)
 DEFAULT_SEEDS: tuple[int, ...] = (1, 2, 3)
 
 
