@@ -49,14 +49,13 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         options = get_args(annotation)
         if value is None and type(None) in options:
             return None
-        errors = []
         for option in options:
             if option is type(None):
                 continue
             try:
                 return _coerce(value, option, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
+            except ConfigError:
+                continue
         raise ConfigError(f"{where} = {value!r} is not valid; expected {_describe(annotation)}")
     if dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):

@@ -1,17 +1,11 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
-for folder in (TESTS / "engine", TESTS / "data"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-import engine_testkit  # noqa: E402,F401  (registers the test-only method "test_head")
-from synthetic import make_miniature  # noqa: E402
+from tests.data.synthetic import make_miniature
+from tests.engine.engine_testkit import LearnableHead  # noqa: F401  (importing it registers the method "test_head")
 
 
 @pytest.fixture(scope="session")

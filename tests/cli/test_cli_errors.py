@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from cli_helpers import run_cli, train_args
 
 from hicropl.cli import build_parser, main
+from tests.cli.cli_helpers import run_cli, train_args
 
 COMMANDS = ["train", "eval", "zero-shot", "predict", "report", "sweep", "data", "info"]
 

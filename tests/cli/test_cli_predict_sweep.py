@@ -7,9 +7,9 @@ import io
 import json
 
 import pytest
-from cli_helpers import FAST, run_cli, train_args
 
 from hicropl.cli import main
+from tests.cli.cli_helpers import FAST, run_cli, train_args
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,8 @@ import json
 import os
 import signal
 
-from cli_helpers import FAST, run_cli, train_args
-
 from hicropl.engine.trainer import Trainer
+from tests.cli.cli_helpers import FAST, run_cli, train_args
 
 
 def test_train_eval_report_round_trip(tmp_path, capsys, mini_root, tiny_checkpoint):

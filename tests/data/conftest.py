@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
-from synthetic import Miniature, make_miniature
+
+from tests.data.synthetic import Miniature, make_miniature
 
 
 @pytest.fixture(scope="session")

@@ -122,6 +122,18 @@ def test_damaged_json_cache_is_reported(pets: DatasetSplits, tmp_path: Path) -> 
         few_shot_split(pets, 2, seed=1, cache_dir=tmp_path)
 
 
+def test_a_failed_cache_write_is_reported_and_leaves_no_temp_file(
+    pets: DatasetSplits, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(DataError, match=r"cannot write the few-shot cache .*No space left.*writable cache folder"):
+        few_shot_split(pets, 2, seed=1, cache_dir=tmp_path)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
 # --- CoOp's pickled cache -------------------------------------------------------------------------
 
 

@@ -1,16 +1,14 @@
-"""ImageDataset, broken images, existence checks and the official loader settings."""
+"""ImageDataset, broken images and existence checks (training and evaluation order: tests/engine/test_sampling.py)."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
-import torch
-from synthetic import corrupt_image, truncate_image, write_image
 
-from hicropl.data import Datum, ImageDataset, build_loader, build_transform, check_images_exist
+from hicropl.data import Datum, ImageDataset, build_transform, check_images_exist
 from hicropl.errors import DataError
+from tests.data.synthetic import corrupt_image, truncate_image, write_image
 
 
 def make_data(folder: Path, n: int, ext: str = ".jpg") -> list[Datum]:
@@ -75,47 +73,3 @@ def test_check_images_exist_reports_count_and_first_paths(tmp_path: Path) -> Non
     assert message.startswith("7 of 9 images are missing")
     assert data[1].impath in message and data[5].impath in message and data[6].impath not in message
     assert "and 2 more" in message and "Fix:" in message
-
-
-def test_train_loader_official_settings(tmp_path: Path) -> None:
-    dataset = ImageDataset(make_data(tmp_path, 10), build_transform(True, 8))
-    loader = build_loader(dataset, batch_size=4, train=True, num_workers=0, seed=1)
-    assert loader.drop_last and isinstance(loader.sampler, torch.utils.data.RandomSampler)
-    assert loader.pin_memory == torch.cuda.is_available()
-    assert [len(b[1]) for b in loader] == [4, 4]
-    small = build_loader(dataset, batch_size=32, train=True, num_workers=0, seed=1)
-    assert not small.drop_last and [len(b[1]) for b in small] == [10]
-    test = build_loader(dataset, batch_size=4, train=False, num_workers=0, seed=1)
-    assert not test.drop_last and [b[2].tolist() for b in test] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-
-
-def test_train_order_follows_seed(tmp_path: Path) -> None:
-    dataset = ImageDataset(make_data(tmp_path, 12))
-    dataset.transform = build_transform(False, 8)
-
-    def order(seed: int) -> list[int]:
-        return [i for batch in build_loader(dataset, 4, True, 0, seed) for i in batch[2].tolist()]
-
-    assert order(3) == order(3) and order(3) != order(4)
-    assert sorted(order(3)) == list(range(12))
-
-
-class _RandomDraws(torch.utils.data.Dataset):
-    """Returns what Python's and torch's RNGs give inside the worker."""
-
-    def __len__(self) -> int:
-        return 4
-
-    def __getitem__(self, index: int):
-        return torch.tensor([random.random(), torch.rand(()).item()]), index, index
-
-
-def test_workers_are_persistent_and_seeded() -> None:
-    def draws(seed: int) -> list[list[float]]:
-        loader = build_loader(_RandomDraws(), batch_size=1, train=False, num_workers=2, seed=seed)
-        assert loader.persistent_workers and loader.num_workers == 2
-        return [batch[0][0].tolist() for batch in loader]
-
-    first, again, other = draws(5), draws(5), draws(6)
-    assert first == again and first != other
-    assert first[0] != first[1]  # the two workers do not share a random stream

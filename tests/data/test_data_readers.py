@@ -8,7 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from synthetic import (
+
+from hicropl.data import Datum, build_dataset, get_dataset_spec, list_datasets
+from hicropl.errors import DataError
+from tests.data.synthetic import (
     BUILDERS,
     IMAGENET_CLASSES,
     make_dtd,
@@ -18,22 +21,7 @@ from synthetic import (
     write_image,
 )
 
-from hicropl.data import Datum, build_dataset, get_dataset_spec, list_datasets
-from hicropl.errors import DataError
-
 ALL = list(list_datasets())[:15]
-DESCRIPTION_FILES = {
-    "Caltech101": "caltech_prompt.json",
-    "DescribableTextures": "dtd_prompt.json",
-    "EuroSAT": "eurosat_prompt.json",
-    "FGVCAircraft": "fgvc_prompt.json",
-    "Food101": "food101_prompt.json",
-    "OxfordFlowers": "oxford_flowers_prompt.json",
-    "OxfordPets": "oxford_pets_prompt.json",
-    "StanfordCars": "stanford_cars_prompt.json",
-    "SUN397": "sun397_prompt.json",
-    "UCF101": "ucf101_prompt.json",
-}
 TEST_ONLY = {"ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR"}
 
 
@@ -51,7 +39,7 @@ def test_reader_matches_miniature(mini, name: str) -> None:
     splits = build_dataset(name, mini.root)
     assert splits.name == name
     assert splits.classnames == info.classnames
-    assert splits.description_file == DESCRIPTION_FILES.get(name)
+    assert splits.description_file == get_dataset_spec(name).description_file
     got = {"train": splits.train, "val": splits.val, "test": splits.test}
     for split, data in got.items():
         if name == "ImageNet" and split == "val":

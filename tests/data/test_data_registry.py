@@ -16,9 +16,11 @@ from hicropl.data import (
     get_dataset_spec,
     list_datasets,
     register_dataset,
+    resources,
     unregister_dataset,
 )
-from hicropl.data.registry import UnknownDatasetError
+from hicropl.data.registry import UnknownDatasetError, dataset_template, in_imagenet_family
+from hicropl.data.spec import DEFAULT_TEMPLATE
 from hicropl.errors import ConfigError, HicroplError
 
 
@@ -49,6 +51,30 @@ def test_specs_are_complete() -> None:
         assert spec.source and spec.layout.startswith(spec.folder + "/") and spec.required
         assert spec.num_classes and spec.expected is not None
     assert dataset_dir("pets", "/data") == Path("/data/oxford_pets")
+
+
+def test_each_shipped_description_file_belongs_to_one_dataset_and_the_imagenet_family_has_none() -> None:
+    specs = [get_dataset_spec(name) for name in list_datasets()[:15]]
+    owned = [spec.description_file for spec in specs if spec.description_file is not None]
+    assert sorted(owned) == resources.description_files()
+    family = [spec.name for spec in specs if spec.imagenet_family]
+    assert family == ["ImageNet", "ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR"]
+    assert all(spec.description_file is None for spec in specs if spec.imagenet_family)
+
+
+def test_imagenet_family_membership_by_any_name() -> None:
+    assert in_imagenet_family("ImageNetSketch") and in_imagenet_family("imagenet-a")
+    assert not in_imagenet_family("Caltech101")
+    assert not in_imagenet_family("SomethingElse") and not in_imagenet_family(None)
+
+
+def test_dataset_templates_are_coop_s_with_the_generic_one_for_other_classes() -> None:
+    assert dataset_template("DescribableTextures") == "{} texture."
+    assert dataset_template("pets") == "a photo of a {}, a type of pet."
+    assert dataset_template("UCF101") == "a photo of a person doing {}."
+    assert dataset_template("StanfordCars") == dataset_template("ImageNetR") == DEFAULT_TEMPLATE == "a photo of a {}."
+    assert dataset_template("SomethingElse") == dataset_template(None) == DEFAULT_TEMPLATE
+    assert all("{}" in get_dataset_spec(name).template for name in list_datasets())
 
 
 def _toy_spec(name: str = "ToyBench", aliases: tuple[str, ...] = ("toy",)) -> DatasetSpec:

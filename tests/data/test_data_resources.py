@@ -9,7 +9,7 @@ import posixpath
 import numpy as np
 import pytest
 
-from hicropl.data import resources
+from hicropl.data import get_dataset_spec, resources
 from hicropl.data.classnames import (
     caltech101_classname,
     eurosat_classname,
@@ -130,7 +130,7 @@ def test_parse_classnames_rejects_bad_lines() -> None:
 def test_descriptions_cover_every_class_of_the_shipped_splits(name: str) -> None:
     split = resources.load_split(name)
     classnames = sorted({e[2] for e in split["train"]})
-    found = resources.descriptions_for(classnames, resources.DESCRIPTION_FILES[name])
+    found = resources.descriptions_for(classnames, get_dataset_spec(name).description_file)
     assert set(found) == set(classnames)
     assert all(isinstance(s, str) and s for sentences in found.values() for s in sentences)
 

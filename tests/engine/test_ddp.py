@@ -8,7 +8,6 @@ import socket
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from engine_testkit import CLASSES, RandomImages
 
 from hicropl.clip.random import random_clip
 from hicropl.engine.distributed import DistInfo, init_from_env
@@ -18,6 +17,7 @@ from hicropl.engine.sampling import ShardSampler
 from hicropl.engine.seeding import seed_everything
 from hicropl.engine.trainer import Trainer
 from hicropl.methods.base import build_method
+from tests.engine.engine_testkit import CLASSES, RandomImages
 
 
 def _train_one_step(info: DistInfo) -> tuple[dict[str, torch.Tensor], float]:

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import torch
-from engine_testkit import tiny_run_config
 
 from hicropl.clip import image_cache
 from hicropl.engine.data import Evaluation, class_set, load_evaluation
@@ -15,6 +14,7 @@ from hicropl.engine.evaluate import evaluate
 from hicropl.engine.frozen_features import cached_frozen_features
 from hicropl.engine.run import train
 from hicropl.methods.base import build_method
+from tests.engine.engine_testkit import tiny_run_config
 
 HICROPL = {"n_ctx": 2, "depth": 4, "boundary": 2}
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
-from engine_testkit import tiny_run_config
 
 from hicropl.engine.run import train
 from hicropl.errors import ConfigError, TrainingInterrupted
+from tests.engine.engine_testkit import tiny_run_config
 
 
 def _metrics(folder):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from engine_testkit import CLASSES, RandomImages
 
 from hicropl.clip.random import random_clip
 from hicropl.engine.evaluate import evaluate
@@ -14,6 +13,7 @@ from hicropl.engine.run_config import OptimConfig, ScheduleConfig, TrainConfig
 from hicropl.engine.trainer import Trainer
 from hicropl.errors import ConfigError
 from hicropl.methods.base import build_method
+from tests.engine.engine_testkit import CLASSES, RandomImages
 
 
 def _trainer(method, **kwargs) -> Trainer:
@@ -62,7 +62,7 @@ def test_class_features_are_computed_once_per_evaluation(monkeypatch):
 def test_tensorboard_is_optional(tmp_path, data_root, tiny_checkpoint, monkeypatch):
     import builtins
 
-    from engine_testkit import tiny_run_config
+    from tests.engine.engine_testkit import tiny_run_config
 
     real_import = builtins.__import__
 

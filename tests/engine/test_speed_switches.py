@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from engine_testkit import tiny_run_config
 
 from hicropl.engine.run import train
 from hicropl.errors import ConfigError
+from tests.engine.engine_testkit import tiny_run_config
 
 HICROPL = ("method.n_ctx=2", "method.depth=4", "method.boundary=2", "train.epochs=1")
 

@@ -7,12 +7,12 @@ import json
 
 import pytest
 import torch
-from engine_testkit import tiny_run_config
 
 from hicropl.engine.run import train
 from hicropl.engine.run_checkpoint import assert_no_backbone_tensors, method_state
 from hicropl.errors import CheckpointError, NonFiniteLossError
 from hicropl.methods.base import build_method
+from tests.engine.engine_testkit import tiny_run_config
 
 
 def _checkpoint(folder):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
 from hicropl.clip.features import template_features
-from hicropl.data.loader import ImageDataset, build_loader
+from hicropl.data.loader import ImageDataset
 from hicropl.data.transforms import build_transform
 from hicropl.data.types import Datum
 from hicropl.errors import ConfigError
@@ -323,7 +323,7 @@ def _probe_loader(folder):
         Image.new("RGB", (40, 40), color=(40 * i, 255 - 30 * i, 17 * i)).save(path)
         data.append(Datum(str(path), i % 3, "abc"[i % 3]))
     dataset = ImageDataset(data, build_transform(False, 32))
-    return build_loader(dataset, batch_size=4, train=False)
+    return torch.utils.data.DataLoader(dataset, batch_size=4)  # fixed order, as evaluation reads
 
 
 def test_linear_probe_fit_from_loaders_caches_features(tiny_backbone, tmp_path):

@@ -17,8 +17,7 @@ from hicropl.engine.run import train
 from hicropl.toyworld.datasets import TOYWORLD_GLYPHS, prepare_dataset
 from hicropl.toyworld.demo import DemoSettings, _frozen_text_source, demo_run_config
 from hicropl.toyworld.weights import toyworld_weights_path
-
-from .conftest import mini
+from tests.toyworld.conftest import mini
 
 MARGIN = 6.0  # percentage points of base accuracy above zero-shot
 SEED = 1

@@ -22,26 +22,6 @@ import torch.nn.functional as F
 from hicropl.atomic import atomic_torch_save
 from hicropl.clip.load import CLIPBackbone
 
-# CoOp's hand-crafted prompt per dataset: the prompts behind the CLIP row of the paper's tables.
-DATASET_TEMPLATES: dict[str, str] = {
-    "OxfordPets": "a photo of a {}, a type of pet.",
-    "OxfordFlowers": "a photo of a {}, a type of flower.",
-    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
-    "DescribableTextures": "{} texture.",
-    "EuroSAT": "a centered satellite photo of {}.",
-    "StanfordCars": "a photo of a {}.",
-    "Food101": "a photo of {}, a type of food.",
-    "SUN397": "a photo of a {}.",
-    "Caltech101": "a photo of a {}.",
-    "UCF101": "a photo of a person doing {}.",
-    "ImageNet": "a photo of a {}.",
-    "ImageNetSketch": "a photo of a {}.",
-    "ImageNetV2": "a photo of a {}.",
-    "ImageNetA": "a photo of a {}.",
-    "ImageNetR": "a photo of a {}.",
-}
-DEFAULT_TEMPLATE = "a photo of a {}."
-
 
 @lru_cache(maxsize=1)
 def imagenet_templates() -> tuple[str, ...]:
@@ -50,17 +30,9 @@ def imagenet_templates() -> tuple[str, ...]:
     return tuple(line for line in text.splitlines() if line.strip())
 
 
-def dataset_template(dataset: str | None) -> str:
-    return DATASET_TEMPLATES.get(dataset or "", DEFAULT_TEMPLATE)
-
-
 def readable(classname: str) -> str:
     """Class names in files use ``_`` for spaces; prompts use spaces."""
     return classname.replace("_", " ")
-
-
-def class_prompts(template: str, classnames: Sequence[str]) -> list[str]:
-    return [template.format(readable(name)) for name in classnames]
 
 
 def default_cache_dir() -> Path:

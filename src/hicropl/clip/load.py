@@ -10,15 +10,13 @@ from typing import Any
 
 import open_clip
 import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import nn
 
 from hicropl.clip.encoders import ImagePrompts, PromptedImageEncoder, PromptedTextEncoder, TextPrompts
 from hicropl.clip.tokens import Tokenizer
 from hicropl.clip.weights_file import config_mismatches, file_sha256, infer_clip_config, read_clip_state_dict
 from hicropl.errors import CheckpointError
-
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass(frozen=True)
@@ -191,7 +189,7 @@ def _backbone_from_state(
         model_name=model_name or "inferred",
         source=source,
         checksum=checksum,
-        preprocessing=Preprocessing(image_size, OPENAI_MEAN, OPENAI_STD),
+        preprocessing=Preprocessing(image_size, OPENAI_DATASET_MEAN, OPENAI_DATASET_STD),
         config=config,
     )
 
@@ -219,8 +217,8 @@ def _load_pretrained_tag(tag: str, quick_gelu: bool | None) -> CLIPBackbone:
     model = model.float()
     cfg = _named_config(name)
     visual = model.visual
-    mean = tuple(getattr(visual, "image_mean", None) or OPENAI_MEAN)
-    std = tuple(getattr(visual, "image_std", None) or OPENAI_STD)
+    mean = tuple(getattr(visual, "image_mean", None) or OPENAI_DATASET_MEAN)
+    std = tuple(getattr(visual, "image_std", None) or OPENAI_DATASET_STD)
     size = visual.image_size[0] if isinstance(visual.image_size, tuple) else visual.image_size
     return CLIPBackbone(
         model,

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-from hicropl.clip.load import OPENAI_MEAN, OPENAI_STD, CLIPBackbone, Preprocessing, build_clip_from_config
+from hicropl.clip.load import CLIPBackbone, Preprocessing, build_clip_from_config
 
 # Shapes small enough for unit tests on a CPU; head counts follow the 64-wide-head rule that
 # architecture inference assumes, so a saved checkpoint of it round-trips through load_clip.
@@ -41,6 +42,6 @@ def random_clip(
         model_name="random",
         source=f"random(seed={seed})",
         checksum=f"random:{seed}:{sorted(cfg.items())!r}",
-        preprocessing=Preprocessing(int(cfg["vision_cfg"]["image_size"]), OPENAI_MEAN, OPENAI_STD),
+        preprocessing=Preprocessing(int(cfg["vision_cfg"]["image_size"]), OPENAI_DATASET_MEAN, OPENAI_DATASET_STD),
         config=cfg,
     ).to(device)

@@ -12,8 +12,8 @@ Typical use::
 from hicropl.data.check import DatasetCheck, check_data_root, format_check_report, run_data_check
 from hicropl.data.fewshot import FewShotResult, few_shot_split, sample_few_shot
 from hicropl.data.files import check_images_exist, missing_images
-from hicropl.data.loader import ImageDataset, build_loader, load_image
-from hicropl.data.protocols import EvalTarget, Protocol, Run, get_protocol, list_protocols
+from hicropl.data.loader import ImageDataset, load_image
+from hicropl.data.protocols import Protocol, get_protocol, list_protocols
 from hicropl.data.registry import (
     UnknownDatasetError,
     build_dataset,
@@ -44,16 +44,13 @@ __all__ = [
     "DatasetSpec",
     "DatasetSplits",
     "Datum",
-    "EvalTarget",
     "FewShotResult",
     "ImageDataset",
     "Protocol",
-    "Run",
     "SplitCounts",
     "UnknownDatasetError",
     "UnsafePickleError",
     "build_dataset",
-    "build_loader",
     "build_transform",
     "check_data_root",
     "check_images_exist",

@@ -17,12 +17,12 @@ import json
 import os
 import random
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from hicropl.atomic import atomic_write_text
 from hicropl.data.safe_pickle import CoOpDatum, load_restricted
 from hicropl.data.types import DatasetSplits, Datum
 from hicropl.errors import ConfigError, DataError
@@ -163,12 +163,7 @@ def _write_json_cache(
         "val": None if val is None else _rows(val),
     }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a concurrent reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(payload))  # a concurrent reader never sees half a file
     except OSError as exc:
         raise DataError(f"cannot write the few-shot cache {path}: {exc}; choose a writable cache folder") from exc
 

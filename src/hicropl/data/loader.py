@@ -1,4 +1,4 @@
-"""Torch datasets and loaders for Datum lists, with explicit handling of broken images.
+"""A torch dataset for Datum lists, with explicit handling of broken images.
 
 A corrupt or truncated image raises a DataError naming the file. With ``skip_corrupt=True`` every
 image is decoded once when the dataset is built (JPEGs at 1/8 scale, which still reads the whole
@@ -9,28 +9,17 @@ and each broken index is replaced by the next valid one, deterministically.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import Dataset
 
-from hicropl.data.files import check_images_exist, missing_images
 from hicropl.data.types import Datum
 from hicropl.errors import DataError
 
-__all__ = [
-    "ImageDataset",
-    "build_loader",
-    "check_images_exist",
-    "load_image",
-    "missing_images",
-    "seed_worker",
-]
+__all__ = ["ImageDataset", "load_image"]
 
 
 def load_image(path: str) -> Image.Image:
@@ -108,45 +97,3 @@ class ImageDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, datum.label, index
-
-
-def seed_worker(worker_id: int) -> None:
-    """Seed Python's and NumPy's RNGs in a worker from the per-worker torch seed the loader assigned."""
-    seed = torch.initial_seed() % 2**32
-    random.seed(seed)
-    np.random.seed(seed)
-
-
-def build_loader(
-    dataset: Dataset,
-    batch_size: int,
-    train: bool,
-    num_workers: int = 0,
-    seed: int = 0,
-    drop_last: bool | None = None,
-) -> DataLoader:
-    """The official sampling: random order for training, fixed order for evaluation.
-
-    ``drop_last`` defaults to the official rule: drop the last partial batch in training when the
-    dataset holds at least one full batch. The shuffle order and worker seeds follow ``seed``.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, not {batch_size}")
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    size = len(dataset)  # type: ignore[arg-type]
-    if drop_last is None:
-        drop_last = train and size >= batch_size
-    sampler = RandomSampler(dataset, generator=generator) if train else SequentialSampler(dataset)
-    workers = max(0, num_workers)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=drop_last,
-        persistent_workers=workers > 0,
-        worker_init_fn=seed_worker,
-        generator=generator,
-    )

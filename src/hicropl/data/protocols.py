@@ -1,32 +1,25 @@
-"""The paper's four evaluation protocols, as data the training engine can iterate over.
+"""The paper's four evaluation protocols, as data.
 
-A protocol says which datasets are trained on (with which shots and class subset) and, for each
-training dataset, which (dataset, class subset) pairs are evaluated. ``runs()`` expands it into
-the concrete (train dataset, shots, seed) jobs.
+A protocol says which datasets are trained on (with which shots, seeds and class subset) and what
+is evaluated after training: the training dataset's class subsets, then each target dataset.
+``hicropl.engine.data.planned_evaluations`` expands it for one run; ``hicropl sweep`` into runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hicropl.data.datasets import BUILTIN_SPECS
 from hicropl.data.naming import name_key, suggestion
 from hicropl.data.subsample import normalize_subset
 from hicropl.errors import ConfigError
 
-RECOGNITION_DATASETS: tuple[str, ...] = (
-    "ImageNet",
-    "Caltech101",
-    "OxfordPets",
-    "StanfordCars",
-    "OxfordFlowers",
-    "Food101",
-    "FGVCAircraft",
-    "SUN397",
-    "DescribableTextures",
-    "EuroSAT",
-    "UCF101",
+# The datasets are the built-in ones, in the paper's order: ImageNet's variants are the ImageNet-family
+# datasets other than ImageNet itself, the recognition datasets are all the others.
+IMAGENET_VARIANTS: tuple[str, ...] = tuple(
+    spec.name for spec in BUILTIN_SPECS if spec.imagenet_family and spec.name != "ImageNet"
 )
-IMAGENET_VARIANTS: tuple[str, ...] = ("ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR")
+RECOGNITION_DATASETS: tuple[str, ...] = tuple(spec.name for spec in BUILTIN_SPECS if spec.name not in IMAGENET_VARIANTS)
 DEFAULT_SEEDS: tuple[int, ...] = (1, 2, 3)
 
 
@@ -35,33 +28,11 @@ class UnknownProtocolError(ConfigError):
 
 
 @dataclass(frozen=True)
-class EvalTarget:
-    """One evaluation: ``dataset`` restricted to ``subset`` ("all", "base" or "new"), reported as ``label``."""
-
-    dataset: str
-    subset: str
-    label: str
-
-
-@dataclass(frozen=True)
-class Run:
-    """One training job of a protocol."""
-
-    protocol: str
-    train_dataset: str
-    shots: int
-    seed: int
-    class_subset: str
-
-
-@dataclass(frozen=True)
 class Protocol:
     """A protocol of the paper.
 
     ``eval_targets`` empty means "evaluate on the training dataset itself"; otherwise the source
-    dataset is evaluated first, then each target. ``model_selection`` is "best_val" (the epoch with
-    the best validation accuracy, as the official code does for in-dataset protocols) or "last"
-    (cross-dataset and domain generalization test the last epoch).
+    dataset is evaluated first, then each target.
     """
 
     name: str
@@ -71,7 +42,6 @@ class Protocol:
     shots_options: tuple[int, ...]
     class_subset_train: str
     eval_subsets: tuple[str, ...]
-    model_selection: str
     aliases: tuple[str, ...] = ()
     seeds: tuple[int, ...] = DEFAULT_SEEDS
 
@@ -81,53 +51,6 @@ class Protocol:
             normalize_subset(subset)
         if not self.shots_options or any(k < 1 for k in self.shots_options):
             raise ConfigError(f"protocol {self.name}: shots_options must be positive integers")
-        if self.model_selection not in ("best_val", "last"):
-            raise ConfigError(f"protocol {self.name}: model_selection must be 'best_val' or 'last'")
-
-    @property
-    def default_shots(self) -> int:
-        return max(self.shots_options)
-
-    def _resolve_train(self, train_dataset: str) -> str:
-        by_key = {name_key(d): d for d in self.train_datasets}
-        key = name_key(train_dataset)
-        if key not in by_key:
-            # Accept registry aliases ("dtd", "pets") by resolving through the dataset registry.
-            from hicropl.data.registry import get_dataset_spec
-
-            try:
-                key = name_key(get_dataset_spec(train_dataset).name)
-            except ConfigError:
-                key = ""
-        if key not in by_key:
-            raise ConfigError(
-                f"protocol {self.name!r} does not train on {train_dataset!r}"
-                f"{suggestion(train_dataset, self.train_datasets)}. It trains on: {', '.join(self.train_datasets)}"
-            )
-        return by_key[key]
-
-    def evaluations(self, train_dataset: str) -> list[EvalTarget]:
-        """What to evaluate after training on ``train_dataset``, in reporting order."""
-        source = self._resolve_train(train_dataset)
-        datasets = (source, *self.eval_targets) if self.eval_targets else (source,)
-        return [
-            EvalTarget(dataset=d, subset=normalize_subset(s), label=d if s == "all" else f"{d}/{normalize_subset(s)}")
-            for d in datasets
-            for s in self.eval_subsets
-        ]
-
-    def runs(self, seeds: tuple[int, ...] | None = None, shots: tuple[int, ...] | None = None) -> list[Run]:
-        """Every (train dataset, shots, seed) job; ``shots``/``seeds`` override the protocol's choices."""
-        chosen_shots = shots or self.shots_options
-        bad = [k for k in chosen_shots if k not in self.shots_options]
-        if bad:
-            raise ConfigError(f"protocol {self.name!r} uses shots {self.shots_options}, not {bad}")
-        return [
-            Run(self.name, dataset, k, seed, normalize_subset(self.class_subset_train))
-            for dataset in self.train_datasets
-            for k in chosen_shots
-            for seed in (seeds or self.seeds)
-        ]
 
 
 BASE2NOVEL = Protocol(
@@ -138,7 +61,6 @@ BASE2NOVEL = Protocol(
     shots_options=(16,),
     class_subset_train="base",
     eval_subsets=("base", "new"),
-    model_selection="best_val",
     aliases=("b2n", "base_to_novel", "base-to-novel", "base2new"),
 )
 FEWSHOT = Protocol(
@@ -149,7 +71,6 @@ FEWSHOT = Protocol(
     shots_options=(1, 2, 4, 8, 16),
     class_subset_train="all",
     eval_subsets=("all",),
-    model_selection="best_val",
     aliases=("few_shot", "few-shot", "fs"),
 )
 CROSS_DATASET = Protocol(
@@ -160,7 +81,6 @@ CROSS_DATASET = Protocol(
     shots_options=(16,),
     class_subset_train="all",
     eval_subsets=("all",),
-    model_selection="last",
     aliases=("xd", "cross-dataset", "crossdataset", "cross_dataset_transfer"),
 )
 DOMAIN_GENERALIZATION = Protocol(
@@ -171,7 +91,6 @@ DOMAIN_GENERALIZATION = Protocol(
     shots_options=(16,),
     class_subset_train="all",
     eval_subsets=("all",),
-    model_selection="last",
     aliases=("dg", "domain-generalization", "domain_generalisation"),
 )
 

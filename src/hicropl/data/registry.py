@@ -7,9 +7,10 @@ and ``pets`` all work; an unknown name gets a "did you mean" from difflib.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeGuard
 
 from hicropl.data.naming import name_key, suggestion
-from hicropl.data.spec import DatasetSpec
+from hicropl.data.spec import DEFAULT_TEMPLATE, DatasetSpec
 from hicropl.data.types import DatasetSplits
 from hicropl.errors import ConfigError, DataError
 
@@ -76,6 +77,25 @@ def get_dataset_spec(name: str) -> DatasetSpec:
             f"unknown dataset {name!r}{suggestion(name, candidates)}. Known datasets: {', '.join(_SPECS)}"
         )
     return _SPECS[owner]
+
+
+def _registered(name: str | None) -> DatasetSpec | None:
+    try:
+        return get_dataset_spec(name) if name else None
+    except UnknownDatasetError:
+        return None
+
+
+def dataset_template(name: str | None) -> str:
+    """CoOp's hand-crafted prompt for dataset ``name``; CLIP's generic one for classes of no registered dataset."""
+    spec = _registered(name)
+    return DEFAULT_TEMPLATE if spec is None else spec.template
+
+
+def in_imagenet_family(name: str | None) -> TypeGuard[str]:
+    """Whether ``name`` is a registered dataset whose classes are ImageNet's (see ``DatasetSpec``)."""
+    spec = _registered(name)
+    return spec is not None and spec.imagenet_family
 
 
 def list_datasets() -> list[str]:

@@ -26,19 +26,30 @@ class SplitCounts:
     test: int
 
 
+# CLIP's generic prompt: the hand-crafted prompt of a dataset that has no template of its own.
+DEFAULT_TEMPLATE = "a photo of a {}."
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A registered dataset.
 
-    ``required`` lists paths relative to the dataset folder that must exist; an entry that is a
-    tuple lists alternatives (any one suffices), e.g. the two ways people extract DTD.
+    ``template`` is CoOp's hand-crafted prompt for the dataset (the CLIP row of the paper's tables
+    and KgCoOp's anchor). ``description_file`` names its LLM-description file (shipped, or a path).
+    ``imagenet_family`` marks datasets whose classes are ImageNet's (all or a subset): no public
+    description files exist for them, so frozen text comes from the authors' reference embeddings
+    or CLIP's template ensemble. ``required`` lists paths relative to the dataset folder that must
+    exist; an entry that is a tuple lists alternatives (any one suffices), e.g. the two ways people
+    extract DTD.
     """
 
     name: str
     folder: str
     reader: Reader
     aliases: tuple[str, ...] = ()
+    template: str = DEFAULT_TEMPLATE
     description_file: str | None = None
+    imagenet_family: bool = False
     num_classes: int | None = None
     expected: SplitCounts | None = None
     source: str = ""

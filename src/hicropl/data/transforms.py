@@ -11,10 +11,12 @@ from collections.abc import Sequence
 
 import torch
 import torchvision
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torchvision.transforms import v2
 
-CLIP_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+# OpenAI CLIP's normalisation, as open_clip defines it (a model's own comes with its preprocessing).
+CLIP_MEAN: tuple[float, float, float] = OPENAI_DATASET_MEAN
+CLIP_STD: tuple[float, float, float] = OPENAI_DATASET_STD
 
 
 def build_transform(

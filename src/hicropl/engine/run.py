@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from torch.utils.data import DataLoader
 
+from hicropl.atomic import atomic_write_text
 from hicropl.clip.features import default_cache_dir
 from hicropl.engine.backbone import check_clip_source, load_backbone, resolve_device
 from hicropl.engine.data import (
@@ -47,7 +48,7 @@ from hicropl.errors import CheckpointError, ConfigError, DataError, HicroplError
 from hicropl.methods.base import MethodRuntime, PromptMethod, build_method
 from hicropl.precision import resolve_precision
 from hicropl.results.record import SCHEMA_VERSION, summarize
-from hicropl.results.run_folder import RunFolder, write_json_atomic, write_text_atomic
+from hicropl.results.run_folder import RunFolder, write_json_atomic
 
 log = logging.getLogger("hicropl.run")
 
@@ -227,7 +228,7 @@ def train(
     resume = prepare_folder(folder, config, overwrite, dist)
     if dist.is_main:
         folder.path.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(folder.config, dump_run_config(config))
+        atomic_write_text(folder.config, dump_run_config(config))
     with run_logging(folder.log, quiet, dist.is_main), _closing_tensorboard(folder, config, dist) as writer:
         log.info("Run folder %s (%s)", folder.path, "resuming" if resume else "new run")
         device = resolve_device(config.train.device, dist)

@@ -9,7 +9,6 @@ defaults < YAML file < command-line flags < dotted ``--set`` overrides and valid
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,24 +250,8 @@ def load_run_config(
     data = apply_overrides(data, [])
     for key, value in given.items():
         _set_dotted(data, key, list(value) if isinstance(value, tuple) else value)
-    data = apply_overrides(data, [_float_exponent(text) for text in overrides])
+    data = apply_overrides(data, overrides)
     return build_run_config(data)
-
-
-_EXPONENT = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+\s*")
-
-
-def _float_exponent(override: str) -> str:
-    """``optim.lr=1e-5``: YAML 1.1 reads ``1e-5`` (no dot) as a string; pass it as the number it is."""
-    key, sep, raw = override.partition("=")
-    if not sep or not _EXPONENT.fullmatch(raw):
-        return override
-    mantissa, _, exponent = repr(float(raw)).partition("e")
-    if not exponent:
-        return f"{key}={mantissa}"
-    mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
-    exponent = exponent if exponent[0] in "+-" else f"+{exponent}"
-    return f"{key}={mantissa}e{exponent}"
 
 
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

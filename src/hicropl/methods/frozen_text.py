@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from hicropl.clip.features import (
-    DEFAULT_TEMPLATE,
     encode_sentences,
     ensemble_features,
     imagenet_templates,
@@ -22,12 +21,13 @@ from hicropl.clip.features import (
     template_features,
 )
 from hicropl.clip.load import CLIPBackbone
+from hicropl.data.registry import in_imagenet_family
+from hicropl.data.spec import DEFAULT_TEMPLATE
 from hicropl.errors import DataError
 from hicropl.methods.base import ClassSet
 
 # SHA-256 of OpenAI's ViT-B/16 TorchScript archive (it is also the folder name in OpenAI's download URL).
 OPENAI_VIT_B16_SHA256 = "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f"
-IMAGENET_FAMILY = ("ImageNet", "ImageNetV2", "ImageNetSketch", "ImageNetA", "ImageNetR")
 
 
 @dataclass
@@ -52,7 +52,7 @@ def is_openai_vit_b16(backbone: CLIPBackbone) -> bool:
 
 
 def _reference_embeddings(backbone: CLIPBackbone, classes: ClassSet) -> FrozenText | None:
-    if classes.dataset not in IMAGENET_FAMILY or not is_openai_vit_b16(backbone):
+    if not in_imagenet_family(classes.dataset) or not is_openai_vit_b16(backbone):
         return None
     from hicropl.data import resources
 
@@ -110,7 +110,7 @@ def build_frozen_text(
         reference = _reference_embeddings(backbone, classes)
         if reference is not None:
             return reference
-    if classes.dataset in IMAGENET_FAMILY and classes.description_file is None and classes.descriptions is None:
+    if in_imagenet_family(classes.dataset) and classes.description_file is None and classes.descriptions is None:
         # The ImageNet description files are not public; CLIP's template ensemble stands in.
         feats = template_features(backbone, classes.names, imagenet_templates(), cache_dir)
         return FrozenText(feats, "templates:imagenet80 (ImageNet-family fallback)")

@@ -19,7 +19,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from hicropl.clip.features import dataset_template, template_features
+from hicropl.clip.features import template_features
+from hicropl.data.registry import dataset_template
 from hicropl.methods.base import ClassSet, register_method
 from hicropl.methods.coop import CoOp, CoOpConfig
 from hicropl.typed_config import require

@@ -8,8 +8,9 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from hicropl.clip.features import dataset_template, imagenet_templates, template_features
+from hicropl.clip.features import imagenet_templates, template_features
 from hicropl.clip.load import CLIPBackbone
+from hicropl.data.registry import dataset_template
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, PromptMethod, register_method
 from hicropl.methods.frozen_text import build_frozen_text
 from hicropl.typed_config import require

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hicropl.atomic import atomic_write_text
 from hicropl.results.record import find_runs
 from hicropl.results.render import to_csv, to_json, to_markdown
-from hicropl.results.run_folder import write_text_atomic
 from hicropl.results.tables import Table, build_tables
 
 FORMATS = ("md", "csv", "json")
@@ -46,7 +46,7 @@ def make_report(
     }
     for fmt in formats:
         path = folder / f"report.{fmt}"
-        write_text_atomic(path, writers[fmt]())
+        atomic_write_text(path, writers[fmt]())
         report.files.append(path)
     if plots:
         from hicropl.results.plots import base_novel_plot, few_shot_plot

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from hicropl.atomic import atomic_write_text
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -83,23 +83,12 @@ class RunFolder:
     def keep_metrics_through(self, epochs_done: int) -> None:
         """Keep the lines of the first ``epochs_done`` epochs (a resumed run rewrites later ones)."""
         kept = [r for r in self.read_metrics() if int(r.get("epoch", 0)) <= epochs_done]
-        write_text_atomic(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """JSON as run folders hold it (indented, one trailing newline), written atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: Path) -> Any:

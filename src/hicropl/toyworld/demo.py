@@ -455,9 +455,10 @@ def _run_locked(
 ) -> DemoResult:
     from tqdm.auto import tqdm
 
+    from hicropl.atomic import atomic_write_text
     from hicropl.engine.run import train
     from hicropl.results.record import harmonic_mean
-    from hicropl.results.run_folder import RunFolder, read_json, write_json_atomic, write_text_atomic
+    from hicropl.results.run_folder import RunFolder, read_json, write_json_atomic
     from hicropl.toyworld.weights import toyworld_weights_path
 
     weights = toyworld_weights_path() if clip is None else Path(clip).expanduser()
@@ -527,7 +528,7 @@ def _run_locked(
         }
     )
     write_json_atomic(folder / DEMO_FILE, record)
-    write_text_atomic(folder / TABLE_FILE, table + "\n")
+    atomic_write_text(folder / TABLE_FILE, table + "\n")
     return DemoResult(folder, settings, rows, table, seconds, notes, [p.folder for p in plans])
 
 

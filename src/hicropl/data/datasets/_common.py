@@ -171,6 +171,7 @@ def read_split_dataset(
     image_dir_candidates: Sequence[str],
     check_files: bool,
     *,
+    description_file: str | None,
     expected_name: NameRule | None = None,
     shipped: bool = True,
 ) -> DatasetSplits:
@@ -184,7 +185,7 @@ def read_split_dataset(
         parts["train"],
         parts["val"],
         parts["test"],
-        description_file=resources.DESCRIPTION_FILES.get(name),
+        description_file=description_file,
         check_files=check_files,
         source=source,
     )

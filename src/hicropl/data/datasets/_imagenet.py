@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hicropl.data import resources
-from hicropl.data.datasets._common import list_class_folders, list_images
-from hicropl.data.types import Datum
+from hicropl.data.datasets._common import find_dir, finish, list_class_folders, list_images
+from hicropl.data.types import DatasetSplits, Datum
 from hicropl.errors import DataError
 
 
@@ -81,3 +81,16 @@ def read_wnid_folders(
         check_folders(name, image_dir, present, wnids, source)
     classnames = [names[w] for w in wnids]
     return classnames, read_class_folders(name, image_dir, wnids, classnames)
+
+
+def read_test_only_wnid_dataset(
+    name: str, dataset_dir: Path, image_dir_candidates: Sequence[str], *, subset: bool, description_file: str | None
+) -> DatasetSplits:
+    """An ImageNet variant that is one folder of wnid sub-folders, all of it test (ImageNet-Sketch, -A, -R).
+
+    The files come from directory listings, so they exist: no per-file check is needed.
+    """
+    pairs, source = classnames_for(dataset_dir)
+    image_dir = find_dir(dataset_dir, image_dir_candidates, name, "image")
+    classnames, test = read_wnid_folders(name, image_dir, pairs, source, subset=subset)
+    return finish(name, classnames, [], [], test, description_file=description_file, check_files=False, source=source)

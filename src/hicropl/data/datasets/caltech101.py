@@ -18,6 +18,7 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
         dataset_dir,
         ["101_ObjectCategories"],
         check_files,
+        description_file=SPEC.description_file,
         expected_name=lambda relpath, _label: caltech101_classname(first_component(relpath)),
     )
 

@@ -20,6 +20,7 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
         dataset_dir,
         ["images", "dtd/images"],
         check_files,
+        description_file=SPEC.description_file,
         expected_name=lambda relpath, _label: first_component(relpath),
     )
 
@@ -30,6 +31,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("dtd", "textures", "describable_textures"),
     description_file="dtd_prompt.json",
+    template="{} texture.",
     num_classes=47,
     expected=SplitCounts(train=2820, val=1128, test=1692),
     source=(

@@ -18,6 +18,7 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
         dataset_dir,
         ["2750"],
         check_files,
+        description_file=SPEC.description_file,
         expected_name=lambda relpath, _label: eurosat_classname(first_component(relpath)),
     )
 
@@ -28,6 +29,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("eurosat", "euro_sat"),
     description_file="eurosat_prompt.json",
+    template="a centered satellite photo of {}.",
     num_classes=10,
     expected=SplitCounts(train=13500, val=5400, test=8100),
     source=(

@@ -51,7 +51,7 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
         parts["train"],
         parts["val"],
         parts["test"],
-        description_file="fgvc_prompt.json",
+        description_file=SPEC.description_file,
         check_files=check_files,
         source=f"images_variant_*.txt in {base}",
     )
@@ -63,6 +63,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("fgvc", "fgvc_aircraft", "aircraft", "fgvc-aircraft"),
     description_file="fgvc_prompt.json",
+    template="a photo of a {}, a type of aircraft.",
     num_classes=100,
     expected=SplitCounts(train=3334, val=3333, test=3333),
     source=(

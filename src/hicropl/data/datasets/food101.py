@@ -17,6 +17,7 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
         dataset_dir,
         ["images"],
         check_files,
+        description_file=SPEC.description_file,
         expected_name=lambda relpath, _label: first_component(relpath),
         shipped=False,
     )
@@ -28,6 +29,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("food", "food-101", "food_101"),
     description_file="food101_prompt.json",
+    template="a photo of {}, a type of food.",
     num_classes=101,
     expected=SplitCounts(train=50500, val=20200, test=30300),
     source=(

@@ -24,7 +24,9 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
     classnames, train = read_wnid_folders(NAME, train_dir, pairs, source, subset=False)
     _, test = read_wnid_folders(NAME, val_dir, pairs, source, subset=False)
     # Files come from directory listings, so they exist: no per-file check needed.
-    return finish(NAME, classnames, train, test, test, description_file=None, check_files=False, source=source)
+    return finish(
+        NAME, classnames, train, test, test, description_file=SPEC.description_file, check_files=False, source=source
+    )
 
 
 SPEC = DatasetSpec(
@@ -33,6 +35,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("imagenet1k", "imagenet-1k", "ilsvrc2012", "in1k"),
     description_file=None,
+    imagenet_family=True,
     num_classes=1000,
     expected=SplitCounts(train=1281167, val=None, test=50000),
     source=(

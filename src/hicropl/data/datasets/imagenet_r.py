@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hicropl.data.datasets._common import find_dir, finish
-from hicropl.data.datasets._imagenet import classnames_for, read_wnid_folders
+from hicropl.data.datasets._imagenet import read_test_only_wnid_dataset
 from hicropl.data.spec import DatasetSpec, SplitCounts
 from hicropl.data.types import DatasetSplits
 
@@ -13,10 +12,9 @@ NAME = "ImageNetR"
 
 
 def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
-    pairs, source = classnames_for(dataset_dir)
-    image_dir = find_dir(dataset_dir, ["imagenet-r"], NAME, "image")
-    classnames, test = read_wnid_folders(NAME, image_dir, pairs, source, subset=True)
-    return finish(NAME, classnames, [], [], test, description_file=None, check_files=False, source=source)
+    return read_test_only_wnid_dataset(
+        NAME, dataset_dir, ["imagenet-r"], subset=True, description_file=SPEC.description_file
+    )
 
 
 SPEC = DatasetSpec(
@@ -25,6 +23,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("imagenet_r", "imagenet-r", "imagenet-rendition", "inr"),
     description_file=None,
+    imagenet_family=True,
     num_classes=200,
     expected=SplitCounts(train=None, val=None, test=30000),
     source=(

@@ -19,7 +19,9 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
     check_folders(NAME, image_dir, list_class_folders(image_dir), folders, source)
     classnames = [name for _, name in pairs]
     test = read_class_folders(NAME, image_dir, folders, classnames)
-    return finish(NAME, classnames, [], [], test, description_file=None, check_files=False, source=source)
+    return finish(
+        NAME, classnames, [], [], test, description_file=SPEC.description_file, check_files=False, source=source
+    )
 
 
 SPEC = DatasetSpec(
@@ -28,6 +30,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("imagenet_v2", "imagenet-v2", "inv2"),
     description_file=None,
+    imagenet_family=True,
     num_classes=1000,
     expected=SplitCounts(train=None, val=None, test=10000),
     source=(

@@ -23,6 +23,7 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
         dataset_dir,
         ["jpg"],
         check_files,
+        description_file=SPEC.description_file,
         expected_name=lambda _relpath, label: cat_to_name.get(label),
     )
 
@@ -33,6 +34,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("oxford_flowers", "flowers", "flowers102", "flowers-102", "oxfordflowers102"),
     description_file="oxford_flowers_prompt.json",
+    template="a photo of a {}, a type of flower.",
     num_classes=102,
     expected=SplitCounts(train=4093, val=1633, test=2463),
     source=(

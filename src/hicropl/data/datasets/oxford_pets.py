@@ -18,6 +18,7 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
         dataset_dir,
         ["images"],
         check_files,
+        description_file=SPEC.description_file,
         expected_name=lambda relpath, _label: oxford_pets_classname(relpath),
     )
 
@@ -28,6 +29,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("oxford_pets", "pets", "oxfordiiitpet", "oxford-iiit-pet"),
     description_file="oxford_pets_prompt.json",
+    template="a photo of a {}, a type of pet.",
     num_classes=37,
     expected=SplitCounts(train=2944, val=736, test=3669),
     source=(

@@ -17,7 +17,7 @@ NAME = "StanfordCars"
 def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
     # The year-first names (e.g. "2012 Audi TTS Coupe") come from devkit/cars_meta.mat, not from
     # the paths, so there is no per-path name rule to validate against.
-    return read_split_dataset(NAME, dataset_dir, ["."], check_files)
+    return read_split_dataset(NAME, dataset_dir, ["."], check_files, description_file=SPEC.description_file)
 
 
 SPEC = DatasetSpec(

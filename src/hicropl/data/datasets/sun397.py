@@ -19,6 +19,7 @@ def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
         dataset_dir,
         ["SUN397"],
         check_files,
+        description_file=SPEC.description_file,
         expected_name=lambda relpath, _label: sun397_classname(posixpath.dirname(relpath)),
         shipped=False,
     )

@@ -22,7 +22,14 @@ def _expected(relpath: str, _label: int) -> str:
 
 
 def read(dataset_dir: Path, check_files: bool = True) -> DatasetSplits:
-    return read_split_dataset(NAME, dataset_dir, ["UCF-101-midframes"], check_files, expected_name=_expected)
+    return read_split_dataset(
+        NAME,
+        dataset_dir,
+        ["UCF-101-midframes"],
+        check_files,
+        description_file=SPEC.description_file,
+        expected_name=_expected,
+    )
 
 
 SPEC = DatasetSpec(
@@ -31,6 +38,7 @@ SPEC = DatasetSpec(
     reader=read,
     aliases=("ucf", "ucf-101", "ucf_101"),
     description_file="ucf101_prompt.json",
+    template="a photo of a person doing {}.",
     num_classes=101,
     expected=SplitCounts(train=7639, val=1898, test=3783),
     source=(

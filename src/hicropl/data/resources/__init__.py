@@ -72,20 +72,6 @@ UNSHIPPED_SPLITS: frozenset[str] = frozenset({"Food101", "SUN397"})
 
 COOP_DATASETS_DOC = "https://github.com/KaiyangZhou/CoOp/blob/main/DATASETS.md"
 
-# The official code's description files (gpt_file/<name>) by dataset; the ImageNet family has none.
-DESCRIPTION_FILES: dict[str, str] = {
-    "Caltech101": "caltech_prompt.json",
-    "DescribableTextures": "dtd_prompt.json",
-    "EuroSAT": "eurosat_prompt.json",
-    "FGVCAircraft": "fgvc_prompt.json",
-    "Food101": "food101_prompt.json",
-    "OxfordFlowers": "oxford_flowers_prompt.json",
-    "OxfordPets": "oxford_pets_prompt.json",
-    "StanfordCars": "stanford_cars_prompt.json",
-    "SUN397": "sun397_prompt.json",
-    "UCF101": "ucf101_prompt.json",
-}
-
 # ImageNet-Sketch's reference embeddings are byte-identical to ImageNet-V2's: one file serves both.
 _EMBEDDING_FILES: dict[str, str] = {
     "Caltech101": "Caltech101.npy",
@@ -205,7 +191,8 @@ def flowers_cat_to_name() -> dict[int, str]:
 
 
 def description_files() -> list[str]:
-    """Names of the shipped LLM-description files (the values of ``DatasetSplits.description_file``)."""
+    """Names of the shipped LLM-description files (the official code's gpt_file/<name>; datasets name
+    theirs in ``DatasetSpec.description_file``)."""
     prefix, suffix = "llm_descriptions/", ".gz"
     return sorted(k[len(prefix) : -len(suffix)] for k in CHECKSUMS if k.startswith(prefix))
 
