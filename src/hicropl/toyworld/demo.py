@@ -33,14 +33,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hicropl.data.registry import register_dataset
-from hicropl.errors import ConfigError, DataError, HicroplError
-from hicropl.toyworld.datasets import (
+from hicropl.data.toyworld.datasets import (
     TOYWORLD_DATASETS,
     ToyDataset,
     get_toy_dataset,
     prepare_dataset,
     register_toyworld_datasets,
 )
+from hicropl.errors import ConfigError, DataError, HicroplError
 
 DEMO_FILE = "demo.json"
 TABLE_FILE = "demo.md"

@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from hicropl.atomic import atomic_torch_save
+from hicropl.data.toyworld.render import KIND_GLYPH, KIND_SHAPE, render
+from hicropl.data.toyworld.styles import PRETRAIN, sample_scenes
+from hicropl.data.toyworld.text import captions
+from hicropl.data.toyworld.world import COLOUR_NAMES, LETTERS, PATTERNS, SHAPES
 from hicropl.errors import CheckpointError, ConfigError
-from hicropl.toyworld.render import KIND_GLYPH, KIND_SHAPE, render
-from hicropl.toyworld.styles import PRETRAIN, sample_scenes
-from hicropl.toyworld.text import captions
-from hicropl.toyworld.world import COLOUR_NAMES, LETTERS, PATTERNS, SHAPES
 
 log = logging.getLogger("hicropl.toyworld")
 
@@ -163,8 +163,8 @@ def contrastive_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch
 def vocabulary_tokens() -> list[int]:
     """Every BPE token id that ToyWorld text can contain (pretraining captions, class names, descriptions)."""
     from hicropl.clip.tokens import Tokenizer
-    from hicropl.toyworld.text import _PREFIXES
-    from hicropl.toyworld.world import BACKGROUNDS, PATTERN_PHRASES, PATTERN_WORDS, SHAPE_PHRASES
+    from hicropl.data.toyworld.text import _PREFIXES
+    from hicropl.data.toyworld.world import BACKGROUNDS, PATTERN_PHRASES, PATTERN_WORDS, SHAPE_PHRASES
 
     words = [*COLOUR_NAMES, *SHAPES, *LETTERS, *BACKGROUNDS, "small", "medium", "large", "x"]
     words += [w for ws in PATTERN_WORDS.values() for w in ws] + list(PATTERN_PHRASES.values())
