@@ -10,7 +10,7 @@ from pathlib import Path
 import hicropl
 from hicropl.engine.job import JOB_FILE, main, train_from_file
 from hicropl.engine.run_config import load_run_config
-from hicropl.engine.sweep import SweepConfig, job_command, load_sweep, plan, run_on_gpus, submit_slurm
+from hicropl.engine.sweep import SweepConfig, job_command, load_sweep, plan, run_local, run_on_gpus, submit_slurm
 from hicropl.results.run_folder import RunFolder
 
 
@@ -109,3 +109,11 @@ def test_a_failing_gpu_job_is_reported(tmp_path: Path, monkeypatch) -> None:
     failures = run_on_gpus(jobs, [0], poll_seconds=0.1)
     assert [job for job, _ in failures] == jobs and "exit code 2" in failures[0][1]
     assert "error:" in (jobs[0].output / "train.out").read_text()
+
+
+def test_a_failing_local_job_is_reported_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    jobs = plan(_sweep(tmp_path, shots=[1, 2]))  # no CLIP weights named
+    failures = run_local(jobs)
+    assert [job for job, _ in failures] == jobs
+    assert all(message.startswith("No CLIP weights given") for _, message in failures)
+    assert [load_run_config(job.output / JOB_FILE) for job in jobs] == [job.config for job in jobs]
