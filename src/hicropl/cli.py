@@ -55,7 +55,9 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed (the paper uses 1, 2, 3)")
     _add_data_root(parser)
     _add_clip(parser)
-    parser.add_argument("--output", help="the run folder (default: runs/<protocol>/<method>/<dataset>/shots_K/seed_S)")
+    parser.add_argument(
+        "--output", help="the run folder (default: runs/<protocol>/<label or method>/<dataset>/shots_K/seed_S)"
+    )
     parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="mixed precision on CUDA")
     parser.add_argument(

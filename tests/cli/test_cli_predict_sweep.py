@@ -90,6 +90,10 @@ def test_sweep_skips_finished_runs(tmp_path, capsys, mini_root, tiny_checkpoint)
 
 
 def test_sweep_spreads_runs_over_gpus(tmp_path):
+    import sys
+
+    from hicropl.engine.job import JOB_FILE
+    from hicropl.engine.run_config import load_run_config
     from hicropl.engine.sweep import load_sweep, plan, run_on_gpus
 
     jobs = plan(
@@ -116,8 +120,10 @@ def test_sweep_spreads_runs_over_gpus(tmp_path):
 
     assert run_on_gpus(jobs, [0, 3], spawn=Finished, poll_seconds=0) == []
     assert [gpu for gpu, _ in launched] == ["0", "3", "0"]
-    assert all(argv[1:4] == ["-m", "hicropl.cli", "train"] for _, argv in launched)
-    assert [argv[argv.index("--shots") + 1] for _, argv in launched] == ["1", "2", "4"]
+    # Every GPU runs the engine's job entry point on the job's config file in its run folder.
+    for (_, argv), job in zip(launched, jobs, strict=True):
+        assert argv == [sys.executable, "-m", "hicropl.engine.job", str(job.output / JOB_FILE), str(job.output)]
+    assert [load_run_config(argv[3]).data.shots for _, argv in launched] == [1, 2, 4]
 
 
 def test_slurm_launcher_without_submitit_says_what_to_install(tmp_path, capsys, monkeypatch):

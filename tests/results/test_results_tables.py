@@ -180,3 +180,45 @@ def test_a_run_label_gives_an_ablation_its_own_row(tmp_path):
     table = _table(build_tables(runs), "base2novel")
     assert [c.mean for c in _row(table, "EuroSAT", "hicropl-paper").cells[:2]] == [90.0, 60.0]
     assert [c.mean for c in _row(table, "EuroSAT", "hicropl-nocons").cells[:2]] == [95.0, 40.0]
+
+
+def test_the_summary_table_in_a_chosen_order(tmp_path):
+    from hicropl.results.render import summary_rows, to_summary_markdown
+    from hicropl.results.tables import base_to_novel_table
+
+    _b2n(tmp_path, "zeroshot", "EuroSAT", 1, 50.0, 60.0)
+    _b2n(tmp_path, "hicropl", "EuroSAT", 1, 90.0, 60.0, variant="paper")
+    _b2n(tmp_path, "hicropl", "EuroSAT", 2, 80.0, 80.0, variant="paper")
+    _b2n(tmp_path, "hicropl", "DescribableTextures", 1, 70.0, 50.0, variant="paper")
+    _b2n(tmp_path, "zeroshot", "DescribableTextures", 1, 40.0, 40.0)
+    runs, _ = find_runs([tmp_path])
+    table = base_to_novel_table(runs, methods=["zeroshot"], datasets=["EuroSAT"])
+    assert [(r.group, r.name) for r in table.rows if not r.average] == [
+        ("EuroSAT", "zeroshot"),
+        ("EuroSAT", "hicropl-paper"),
+        ("DescribableTextures", "zeroshot"),
+        ("DescribableTextures", "hicropl-paper"),
+    ]
+    assert [r.name for r in table.rows if r.average] == ["zeroshot", "hicropl-paper"]
+    rows = summary_rows(table)
+    assert [(r["method"], r["dataset"], r["n"]) for r in rows] == [
+        ("zeroshot", "EuroSAT", 1),
+        ("zeroshot", "DescribableTextures", 1),
+        ("zeroshot", "Average", 1),
+        ("hicropl-paper", "EuroSAT", 2),
+        ("hicropl-paper", "DescribableTextures", 1),
+        ("hicropl-paper", "Average", 1),  # the fewest seeds of its datasets
+    ]
+    hm = harmonic_mean(85.0, 70.0)
+    assert to_summary_markdown(table).splitlines() == [
+        "| Dataset | Method | Seeds | Base | Novel | HM |",
+        "|---|---|---|---|---|---|",
+        "| EuroSAT | zeroshot | 1 | 50.0 | 60.0 | 54.5 |",
+        f"| EuroSAT | hicropl-paper | 2 | 85.0 ± 7.1 | 70.0 ± 14.1 | {hm:.1f} |",
+        "| DescribableTextures | zeroshot | 1 | 40.0 | 40.0 | 40.0 |",
+        "| DescribableTextures | hicropl-paper | 1 | 70.0 | 50.0 | 58.3 |",
+        "| Average | zeroshot | 1 | 45.0 | 50.0 | 47.4 |",
+        f"| Average | hicropl-paper | 1 | 77.5 | 60.0 | {harmonic_mean(77.5, 60.0):.1f} |",
+    ]
+    one = base_to_novel_table([r for r in runs if r.dataset == "EuroSAT"])
+    assert [r["dataset"] for r in summary_rows(one)] == ["EuroSAT", "EuroSAT"]  # no average of one dataset

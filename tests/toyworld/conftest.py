@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hicropl.toyworld.datasets import TOYWORLD_GLYPHS, TOYWORLD_SHAPES, ToyDataset
+from hicropl.data.toyworld.datasets import TOYWORLD_GLYPHS, TOYWORLD_SHAPES, ToyDataset
 
 
 def mini(dataset: ToyDataset, per_class: tuple[int, int, int] = (2, 1, 2)) -> ToyDataset:
@@ -31,7 +31,7 @@ def mini_glyphs() -> ToyDataset:
 
 @pytest.fixture(scope="session")
 def mini_root(tmp_path_factory: pytest.TempPathFactory, mini_shapes: ToyDataset, mini_glyphs: ToyDataset) -> Path:
-    from hicropl.toyworld.datasets import prepare_dataset
+    from hicropl.data.toyworld.datasets import prepare_dataset
 
     root = tmp_path_factory.mktemp("toyworld_data")
     prepare_dataset(mini_shapes, root)

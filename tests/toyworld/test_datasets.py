@@ -9,8 +9,7 @@ import pytest
 
 from hicropl.data.registry import build_dataset, get_dataset_spec, register_dataset, unregister_dataset
 from hicropl.data.subsample import subsample_classes
-from hicropl.errors import DataError
-from hicropl.toyworld.datasets import (
+from hicropl.data.toyworld.datasets import (
     MANIFEST,
     TOYWORLD_SPECS,
     ToyDataset,
@@ -18,6 +17,7 @@ from hicropl.toyworld.datasets import (
     prepare_dataset,
     register_toyworld_datasets,
 )
+from hicropl.errors import DataError
 
 
 def test_toyworld_datasets_register_by_name_and_alias() -> None:

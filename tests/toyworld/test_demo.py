@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hicropl.data.toyworld.datasets import ToyDataset
 from hicropl.results.report import make_report
-from hicropl.toyworld.datasets import ToyDataset
 from hicropl.toyworld.demo import DEMO_FILE, LOCK_FILE, DemoError, run_demo
 
 

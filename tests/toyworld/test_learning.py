@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from hicropl.data.registry import build_dataset, register_dataset, unregister_dataset
+from hicropl.data.toyworld.datasets import TOYWORLD_GLYPHS, prepare_dataset
 from hicropl.engine.run import train
-from hicropl.toyworld.datasets import TOYWORLD_GLYPHS, prepare_dataset
 from hicropl.toyworld.demo import DemoSettings, _frozen_text_source, demo_run_config
 from hicropl.toyworld.weights import toyworld_weights_path
 from tests.toyworld.conftest import mini

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from hicropl.clip.tokens import Tokenizer
-from hicropl.toyworld.datasets import TOYWORLD_DATASETS, TOYWORLD_GLYPHS, TOYWORLD_SHAPES
+from hicropl.data.toyworld.datasets import TOYWORLD_DATASETS, TOYWORLD_GLYPHS, TOYWORLD_SHAPES
+from hicropl.data.toyworld.render import KIND_GLYPH, KIND_SHAPE, render
+from hicropl.data.toyworld.styles import CLUTTER, FADED_PRINT, PRETRAIN, sample_scenes
+from hicropl.data.toyworld.world import LETTERS, SHAPES
 from hicropl.toyworld.pretrain import TOYWORLD_CLIP_CONFIG, PretrainSettings, batch_at, sample_pool
-from hicropl.toyworld.render import KIND_GLYPH, KIND_SHAPE, render
-from hicropl.toyworld.styles import CLUTTER, FADED_PRINT, PRETRAIN, sample_scenes
-from hicropl.toyworld.world import LETTERS, SHAPES
 
 CONTEXT = TOYWORLD_CLIP_CONFIG["text_cfg"]["context_length"]
 

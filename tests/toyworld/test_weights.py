@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from hicropl.clip.weights_file import file_sha256
+from hicropl.data.toyworld.datasets import TOYWORLD_DATASETS
 from hicropl.errors import CheckpointError
 from hicropl.toyworld import weights as shipped
-from hicropl.toyworld.datasets import TOYWORLD_DATASETS
 from hicropl.toyworld.probe import zero_shot_accuracy
 
 

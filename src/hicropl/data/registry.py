@@ -29,7 +29,7 @@ def _ensure_builtins() -> None:
         return
     _builtins_loaded = True
     from hicropl.data.datasets import BUILTIN_SPECS
-    from hicropl.toyworld.datasets import TOYWORLD_SPECS  # generated, not downloaded: see hicropl demo
+    from hicropl.data.toyworld.datasets import TOYWORLD_SPECS  # generated, not downloaded: see hicropl demo
 
     for spec in (*BUILTIN_SPECS, *TOYWORLD_SPECS):
         register_dataset(spec)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,14 @@ _RESUME_FREE = {
 
 
 def default_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
-    """``runs/<protocol>/<method[-variant]>/<dataset>/shots_<K>/seed_<S>``."""
+    """``runs/<protocol>/<label or method[-variant]>/<dataset>/shots_<K>/seed_<S>``.
+
+    A labelled run (an ablation, say) gets its own folder, named as the reports name its row; a
+    label's characters other than letters, digits and ``._+-`` become ``_`` there.
+    """
     method = f"{config.method_name}-{config.variant}" if config.variant else config.method_name
+    if config.label:
+        method = re.sub(r"[^\w.+-]", "_", config.label)
     return (
         Path(root)
         / config.data.protocol

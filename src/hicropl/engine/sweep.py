@@ -3,7 +3,8 @@
 Finished runs (result.json present) are skipped, so a sweep can be rerun after a failure or an
 interruption and only does what is left. Launchers: ``local`` (one after the other, in this
 process), ``gpus`` (one subprocess per visible GPU at a time, via CUDA_VISIBLE_DEVICES) and
-``slurm`` (a submitit job array; needs ``pip install 'hicropl[slurm]'``).
+``slurm`` (a submitit job array; needs ``pip install 'hicropl[slurm]'``). Each launcher writes a job's
+resolved run config into its run folder and trains it through :mod:`hicropl.engine.job`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hicropl.data.protocols import get_protocol
+from hicropl.engine.job import train_from_file, write_job_file
 from hicropl.engine.run import default_run_dir
 from hicropl.engine.run_config import RunConfig, load_run_config, read_yaml
 from hicropl.errors import ConfigError, HicroplError, TrainingInterrupted
@@ -47,8 +49,9 @@ class SweepConfig:
     shots: tuple[int, ...] = ()  # empty: the protocol's shots
     seeds: tuple[int, ...] = (1, 2, 3)
     config: str = ""  # a run config (YAML) for every method ...
-    # ... or one per method ("hicropl") or per method and dataset ("hicropl/ImageNet"), which wins.
-    configs: dict[str, str] = field(default_factory=dict)
+    # ... or one per method ("hicropl") or per method and dataset ("hicropl/ImageNet"), which wins:
+    # a YAML file, or the run config's content itself (a mapping of sections).
+    configs: dict[str, str | dict[str, Any]] = field(default_factory=dict)
     overrides: tuple[str, ...] = ()  # dotted key=value for every run
     root: str = "runs"
     clip: str = ""
@@ -60,14 +63,19 @@ class SweepConfig:
 
 @dataclass
 class Job:
+    """One run of a sweep: its resolved config and its run folder."""
+
     config: RunConfig
     output: Path
-    argv: list[str]
 
     @property
     def name(self) -> str:
         data = self.config.data
         return f"{self.config.method_name} {data.dataset} K={data.shots} seed={self.config.seed}"
+
+    def write(self) -> Path:
+        """The job's config file in its run folder (written now), which the launchers train from."""
+        return write_job_file(self.config, self.output)
 
 
 def load_sweep(file: str | Path | None, flags: dict[str, Any]) -> SweepConfig:
@@ -87,7 +95,10 @@ def plan(sweep: SweepConfig) -> list[Job]:
     parsed: dict[str, dict[str, Any]] = {}
     for method in sweep.methods:
         for dataset in datasets:
-            config_file = _config_file(sweep, method, dataset)
+            source = _config_source(sweep, method, dataset)
+            if isinstance(source, str) and source not in parsed:
+                parsed[source] = read_yaml(source)
+            content = parsed[source] if isinstance(source, str) else source
             for k in shots:
                 for seed in sweep.seeds:
                     flags = {
@@ -99,47 +110,24 @@ def plan(sweep: SweepConfig) -> list[Job]:
                         "clip": sweep.clip or None,
                         "data.root": sweep.data_root or None,
                     }
-                    if config_file and config_file not in parsed:
-                        parsed[config_file] = read_yaml(config_file)
-                    content = parsed[config_file] if config_file else None
                     config = load_run_config(content, flags, sweep.overrides)
-                    output = default_run_dir(config, sweep.root)
-                    argv = [
-                        "train",
-                        "--method",
-                        method,
-                        "--dataset",
-                        dataset,
-                        "--protocol",
-                        protocol.name,
-                        "--shots",
-                        str(k),
-                        "--seed",
-                        str(seed),
-                        "--output",
-                        str(output),
-                        "--quiet",
-                    ]
-                    if config_file:
-                        argv += ["--config", str(config_file)]
-                    if sweep.clip:
-                        argv += ["--clip", sweep.clip]
-                    if sweep.data_root:
-                        argv += ["--data-root", sweep.data_root]
-                    for override in sweep.overrides:
-                        argv += ["--set", override]
-                    jobs.append(Job(config, output, argv))
+                    jobs.append(Job(config, default_run_dir(config, sweep.root)))
     return jobs
 
 
-def _config_file(sweep: SweepConfig, method: str, dataset: str) -> str | None:
+def _config_source(sweep: SweepConfig, method: str, dataset: str) -> str | dict[str, Any] | None:
+    """The run config file (or content) of ``method`` on ``dataset``; None: defaults only."""
     from hicropl.data.naming import name_key
 
-    for key, path in sweep.configs.items():
-        name, _, data = key.partition("/")
-        if data and name == method and name_key(data) == name_key(dataset):
-            return path
-    return sweep.configs.get(method) or sweep.config or None
+    per_dataset = [
+        source
+        for key, source in sweep.configs.items()
+        if key.partition("/")[0] == method and name_key(key.partition("/")[2]) == name_key(dataset)
+    ]
+    source = per_dataset[0] if per_dataset else sweep.configs.get(method) or sweep.config or None
+    if source is not None and not isinstance(source, (str, dict)):
+        raise ConfigError(f"configs: {method}'s entry must be a YAML file or a mapping of sections, not {source!r}")
+    return source
 
 
 def pending(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
@@ -150,13 +138,11 @@ def pending(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
 
 def run_local(jobs: Sequence[Job], progress: bool = False) -> list[tuple[Job, str]]:
     """Train one job after the other; returns the failures (job, message). Ctrl-C stops the sweep."""
-    from hicropl.engine.run import train
-
     failures = []
     for index, job in enumerate(jobs, start=1):
         log.info("[%d/%d] %s -> %s", index, len(jobs), job.name, job.output)
         try:
-            train(job.config, job.output, quiet=True, progress=progress)
+            train_from_file(job.write(), job.output, progress=progress)
         except TrainingInterrupted:
             raise
         except HicroplError as exc:
@@ -171,13 +157,19 @@ def visible_gpus() -> list[int]:
     return list(range(torch.cuda.device_count()))
 
 
+def job_command(config_file: Path, output: Path) -> list[str]:
+    """The command line that trains one job in a subprocess."""
+    return [sys.executable, "-m", "hicropl.engine.job", str(config_file), str(output)]
+
+
 Spawner = Callable[..., Any]
 
 
 def run_on_gpus(
     jobs: Sequence[Job], gpus: Sequence[int], spawn: Spawner = subprocess.Popen, poll_seconds: float = 2.0
 ) -> list[tuple[Job, str]]:
-    """At most one job per GPU at a time, each a ``hicropl train`` subprocess pinned by CUDA_VISIBLE_DEVICES."""
+    """At most one job per GPU at a time, each a subprocess of :mod:`hicropl.engine.job` pinned by
+    CUDA_VISIBLE_DEVICES; its output goes to ``train.out`` in the run folder."""
     if not gpus:
         raise ConfigError("The gpus launcher found no GPU; use --launcher local, or name GPUs with --gpus 0 1 ...")
     queue = list(jobs)
@@ -187,11 +179,11 @@ def run_on_gpus(
         for gpu in gpus:
             if gpu not in running and queue:
                 job = queue.pop(0)
-                job.output.mkdir(parents=True, exist_ok=True)
+                config_file = job.write()
                 out = open(job.output / "train.out", "a", encoding="utf-8")  # noqa: SIM115 (closed when done)
                 env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu)}
                 process = spawn(
-                    [sys.executable, "-m", "hicropl.cli", *job.argv],
+                    job_command(config_file, job.output),
                     env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -220,7 +212,6 @@ def submit_slurm(jobs: Sequence[Job], sweep: SweepConfig) -> tuple[str, list[str
         import submitit
     except ImportError as exc:
         raise ConfigError("--launcher slurm needs submitit: pip install 'hicropl[slurm]'") from exc
-    from hicropl.cli import main
 
     executor = submitit.AutoExecutor(folder=str(Path(sweep.root) / "slurm" / "%j"))
     params: dict[str, Any] = {
@@ -235,5 +226,6 @@ def submit_slurm(jobs: Sequence[Job], sweep: SweepConfig) -> tuple[str, list[str
     if sweep.slurm.account:
         params["slurm_account"] = sweep.slurm.account
     executor.update_parameters(**params)
-    submitted = executor.map_array(main, [job.argv for job in jobs])
+    files = [str(job.write()) for job in jobs]
+    submitted = executor.map_array(train_from_file, files, [str(job.output) for job in jobs])
     return executor.cluster, [str(job.job_id) for job in submitted]

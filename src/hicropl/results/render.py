@@ -96,3 +96,45 @@ def to_json(tables: Sequence[Table], problems: Sequence[str] = ()) -> str:
         "problems": list(problems),
     }
     return json.dumps(data, indent=2) + "\n"
+
+
+def summary_rows(table: Table) -> list[dict[str, Any]]:
+    """The rows of :func:`to_summary_markdown`, method by method: one per dataset (``n``: its seeds),
+    then, over several datasets, the average (``dataset`` "Average", ``n``: the fewest seeds of its datasets).
+    ``cells`` are the table's [Base, Novel, HM] cells."""
+    blocks = [row for row in table.rows if not row.average]
+    several = len({row.group for row in blocks}) > 1
+    rows: list[dict[str, Any]] = []
+    for method in dict.fromkeys(row.name for row in blocks):
+        mine = [row for row in blocks if row.name == method]
+        seeds = [row.cells[0].n if row.cells[0] is not None else 0 for row in mine]
+        rows += [
+            {"method": method, "dataset": row.group, "n": n, "cells": row.cells}
+            for row, n in zip(mine, seeds, strict=True)
+        ]
+        average = [row for row in table.rows if row.average and row.name.removesuffix(" †") == method]
+        if several and average:
+            n = min((s for s in seeds if s), default=0)
+            rows.append({"method": average[0].name, "dataset": "Average", "n": n, "cells": average[0].cells})
+    return rows
+
+
+def to_summary_markdown(table: Table) -> str:
+    """A short base-to-novel table (``hicropl demo`` prints it): Dataset, Method, Seeds, Base, Novel, HM,
+    one decimal, ± the std over seeds where it is not 0, HM of the mean Base and Novel; the average last."""
+
+    def short(cell: Cell | None, with_std: bool = True) -> str:
+        if cell is None:
+            return MISSING
+        if not with_std or math.isnan(cell.std) or cell.std == 0:
+            return f"{cell.mean:.1f}"
+        return f"{cell.mean:.1f} ± {cell.std:.1f}"
+
+    rows = summary_rows(table)
+    lines = ["| Dataset | Method | Seeds | Base | Novel | HM |", "|---|---|---|---|---|---|"]
+    for dataset in dict.fromkeys(row["dataset"] for row in rows):
+        for row in (r for r in rows if r["dataset"] == dataset):
+            base, novel, hm = row["cells"]
+            cells = f"{short(base)} | {short(novel)} | {short(hm, with_std=False)}"
+            lines.append(f"| {dataset} | {row['method']} | {row['n']} | {cells} |")
+    return "\n".join(lines)

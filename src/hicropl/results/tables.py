@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hicropl.data.protocols import IMAGENET_VARIANTS, RECOGNITION_DATASETS
@@ -40,6 +40,7 @@ class Row:
     name: str
     cells: list[Cell | None]
     group: str = ""  # e.g. the dataset of a block of method rows
+    average: bool = False  # a row of the average over datasets
 
 
 @dataclass
@@ -71,12 +72,22 @@ def _latest_per_seed(runs: Iterable[RunRecord], problems: list[str]) -> list[Run
     return list(chosen.values())
 
 
-def base_to_novel_table(runs: Sequence[RunRecord]) -> Table | None:
+def _in_order(names: Iterable[str], first: Sequence[str], rest: Callable[[Iterable[str]], list[str]]) -> list[str]:
+    """``names`` in the order of ``first``, then the others ordered by ``rest``."""
+    names = set(names)
+    return [n for n in first if n in names] + rest(n for n in names if n not in first)
+
+
+def base_to_novel_table(
+    runs: Sequence[RunRecord], methods: Sequence[str] = (), datasets: Sequence[str] = ()
+) -> Table | None:
+    """``methods`` and ``datasets`` put rows first, in that order; by default methods are sorted and
+    datasets in the paper's order."""
     runs = [r for r in runs if r.protocol == "base2novel"]
     if not runs:
         return None
-    methods = sorted({r.label for r in runs})
-    datasets = _dataset_order(r.dataset for r in runs)
+    methods = _in_order((r.label for r in runs), methods, sorted)
+    datasets = _in_order((r.dataset for r in runs), datasets, _dataset_order)
     table = Table(
         "base2novel",
         "Base-to-novel generalisation (accuracy %, mean ± std over seeds)",
@@ -109,7 +120,7 @@ def base_to_novel_table(runs: Sequence[RunRecord]) -> Table | None:
                 Cell(harmonic_mean(b, n), math.nan, len(present)),
             ]
         name = method if len(present) == len(datasets) else f"{method} †"
-        average_rows.append(Row(name, cells, group=_average_label(len(datasets))))
+        average_rows.append(Row(name, cells, group=_average_label(len(datasets)), average=True))
     table.rows = average_rows + blocks
     table.notes.append(
         "Average: mean over datasets of the per-dataset means (no std); HM of the average Base and Novel."
@@ -153,7 +164,9 @@ def few_shot_table(runs: Sequence[RunRecord]) -> Table | None:
             means = [sum(v) / len(v) for d in datasets if (v := values.get((method, d, k)))]
             complete &= len(means) == len(datasets)
             cells.append(Cell(sum(means) / len(means), math.nan, len(means)) if means else None)
-        rows.append(Row(method if complete else f"{method} †", cells, group=_average_label(len(datasets))))
+        rows.append(
+            Row(method if complete else f"{method} †", cells, group=_average_label(len(datasets)), average=True)
+        )
     for dataset in datasets:
         for method in methods:
             rows.append(Row(method, [cell(values.get((method, dataset, k), [])) for k in shots], group=dataset))

@@ -1,9 +1,9 @@
-"""ToyWorld: a procedurally generated world where prompt learning on a frozen CLIP works on a CPU.
+"""ToyWorld on top of the library: a tiny CLIP pretrained on the ToyWorld world, and ``hicropl demo``.
 
-* a seeded renderer of compositional concepts (colour x shape x pattern, colour x letter) with captions;
-* downstream datasets with a domain shift, generated into the data root and registered with the
-  dataset registry (``ToyWorldShapes``, ``ToyWorldGlyphs``), with per-class descriptions;
-* a tiny CLIP pretrained on it, shipped with the package (:func:`load_toyworld_clip`), and the
+The world itself (renderer, captions) and its downstream datasets (``ToyWorldShapes``,
+``ToyWorldGlyphs``) are data: :mod:`hicropl.data.toyworld`. Here:
+
+* a tiny CLIP pretrained on that world, shipped with the package (:func:`load_toyworld_clip`), and the
   resumable command that made it (:func:`pretrain`);
 * :func:`run_demo`: zero-shot CLIP, CoOp and HiCroPL base-to-novel through the engine in minutes.
 
@@ -16,13 +16,6 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "ToyDataset": "hicropl.toyworld.datasets",
-    "TOYWORLD_DATASETS": "hicropl.toyworld.datasets",
-    "TOYWORLD_SPECS": "hicropl.toyworld.datasets",
-    "get_toy_dataset": "hicropl.toyworld.datasets",
-    "prepare_dataset": "hicropl.toyworld.datasets",
-    "prepare_datasets": "hicropl.toyworld.datasets",
-    "register_toyworld_datasets": "hicropl.toyworld.datasets",
     "TOYWORLD_CLIP_CONFIG": "hicropl.toyworld.pretrain",
     "pretrain": "hicropl.toyworld.pretrain",
     "WEIGHTS_SHA256": "hicropl.toyworld.weights",

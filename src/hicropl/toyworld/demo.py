@@ -3,8 +3,9 @@
 Zero-shot CLIP, CoOp (when the baselines provide it) and HiCroPL (``paper`` and ``official``)
 are trained with the library's engine on the tiny ToyWorld CLIP, each run in an ordinary run
 folder (``OUTPUT/runs/base2novel/<method>/<dataset>/shots_<K>/seed_<S>``) that ``hicropl report``
-reads. The Base / Novel / HM table (mean ± std over seeds) is printed and saved as
-``OUTPUT/demo.md`` and ``OUTPUT/demo.json``.
+reads: each demo method is a sweep (:mod:`hicropl.engine.sweep`) whose runs carry the method's label.
+The Base / Novel / HM table (mean ± std over seeds) is the reports' base-to-novel table
+(:mod:`hicropl.results`), printed and saved as ``OUTPUT/demo.md`` and ``OUTPUT/demo.json``.
 
 The output folder:
 
@@ -27,20 +28,25 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hicropl.data.registry import register_dataset
-from hicropl.errors import ConfigError, DataError, HicroplError
-from hicropl.toyworld.datasets import (
+from hicropl.data.toyworld.datasets import (
     TOYWORLD_DATASETS,
     ToyDataset,
     get_toy_dataset,
     prepare_dataset,
     register_toyworld_datasets,
 )
+from hicropl.errors import ConfigError, DataError, HicroplError
+
+if TYPE_CHECKING:  # the engine and the reports load only when the demo runs (``hicropl --help`` stays quick)
+    from hicropl.engine.run_config import RunConfig
+    from hicropl.engine.sweep import Job, SweepConfig
+    from hicropl.results.tables import Table
 
 DEMO_FILE = "demo.json"
 TABLE_FILE = "demo.md"
@@ -89,16 +95,6 @@ class DemoSettings:
         data["datasets"] = list(self.datasets)
         data["methods"] = list(self.methods)
         return data
-
-
-@dataclass
-class RunPlan:
-    method: str  # one of ALL_METHODS
-    dataset: str
-    seed: int
-    config: Any  # hicropl.engine.RunConfig
-    folder: Path
-    steps: int  # optimiser steps it will take (for the progress bar)
 
 
 @dataclass
@@ -206,13 +202,18 @@ def _available_methods(settings: DemoSettings, say: Callable[[str], None]) -> tu
     registered = set(list_methods())
     chosen, notes = [], []
     for key in settings.methods:
-        name = key.split("-")[0]
+        name = _method_name(key)
         if name in registered:
             chosen.append(key)
         else:
             notes.append(f"{key} is skipped: no method {name!r} is registered in this installation.")
             say(notes[-1])
     return chosen, notes
+
+
+def _method_name(key: str) -> str:
+    """The registered method a demo method runs (``hicropl-paper`` -> ``hicropl``)."""
+    return key.split("-")[0]
 
 
 def _method_section(key: str, settings: DemoSettings, frozen_text: str, text_layers: int) -> dict[str, Any]:
@@ -258,25 +259,11 @@ def _frozen_text_source(splits: Any, say: Callable[[str], None]) -> str:
         return "template"
 
 
-def demo_run_config(
-    method: str,
-    dataset: str,
-    seed: int,
-    root: str | Path,
-    clip: str | Path,
-    settings: DemoSettings | None = None,
-    frozen_text: str = "llm_mean",
-) -> Any:
-    """The engine's :class:`~hicropl.engine.RunConfig` of one demo run (base-to-novel on ``dataset``)."""
-    from hicropl.engine.run_config import build_run_config
-    from hicropl.toyworld.pretrain import TOYWORLD_CLIP_CONFIG
-
-    settings = settings or DemoSettings()
-    trained = method != "zeroshot"
-    text_layers = int(TOYWORLD_CLIP_CONFIG["text_cfg"]["layers"])
-    data = {
-        "method": _method_section(method, settings, frozen_text, text_layers),
-        "data": {"dataset": dataset, "root": str(root), "protocol": "base2novel", "shots": settings.shots},
+def _run_content(key: str, settings: DemoSettings, frozen_text: str, text_layers: int) -> dict[str, Any]:
+    """A demo run's config, less what its sweep sets (dataset, protocol, shots, seed, data root, CLIP)."""
+    trained = key != "zeroshot"
+    return {
+        "method": _method_section(key, settings, frozen_text, text_layers),
         "train": {
             "epochs": settings.epochs if trained else 0,
             "batch_size": settings.batch_size,
@@ -288,107 +275,88 @@ def demo_run_config(
         },
         "optim": {"name": "adam", "lr": settings.lr, "eps": 1e-3, "weight_decay": 5e-4},
         "sched": {"name": "cosine", "warmup_epochs": 1, "warmup_type": "constant", "warmup_lr": 1e-5},
-        "seed": seed,
-        "clip": str(clip),
-        "label": method,
+        "label": key,
     }
-    return build_run_config(data)
 
 
-def _plan(
+def demo_sweep(
+    key: str,
+    settings: DemoSettings,
+    frozen_text: Mapping[str, str],
+    root: str | Path,
+    clip: str | Path,
+    runs: str | Path,
+) -> SweepConfig:
+    """The :class:`~hicropl.engine.sweep.SweepConfig` of demo method ``key`` (base-to-novel, run folders
+    under ``runs``) on the datasets of ``frozen_text``, which maps each to HiCroPL's frozen-text source
+    there. Zero-shot CLIP learns nothing, so it runs once, with the first seed."""
+    from hicropl.engine.sweep import SweepConfig
+    from hicropl.toyworld.pretrain import TOYWORLD_CLIP_CONFIG
+
+    text_layers = int(TOYWORLD_CLIP_CONFIG["text_cfg"]["layers"])
+    method = _method_name(key)
+    contents = {dataset: _run_content(key, settings, source, text_layers) for dataset, source in frozen_text.items()}
+    return SweepConfig(
+        protocol="base2novel",
+        methods=(method,),
+        datasets=tuple(frozen_text),
+        shots=(settings.shots,),
+        seeds=settings.seeds if key != "zeroshot" else settings.seeds[:1],
+        configs={f"{method}/{dataset}": content for dataset, content in contents.items()},
+        root=str(runs),
+        clip=str(clip),
+        data_root=str(root),
+    )
+
+
+def demo_run_config(
+    method: str,
+    dataset: str,
+    seed: int,
+    root: str | Path,
+    clip: str | Path,
+    settings: DemoSettings | None = None,
+    frozen_text: str = "llm_mean",
+) -> RunConfig:
+    """The engine's :class:`~hicropl.engine.RunConfig` of one demo run (base-to-novel on ``dataset``)."""
+    from hicropl.engine.sweep import plan
+
+    settings = replace(settings or DemoSettings(), seeds=(seed,))
+    (job,) = plan(demo_sweep(method, settings, {dataset: frozen_text}, root, clip, RUNS))
+    return job.config
+
+
+def _jobs(
     settings: DemoSettings, methods: list[str], root: Path, clip: Path, output: Path, say: Callable[[str], None]
-) -> tuple[list[RunPlan], list[str]]:
+) -> tuple[list[Job], dict[str, int], list[str]]:
+    """The demo's sweep jobs (dataset by dataset, then method, then seed), each dataset's optimiser
+    steps per epoch (for the progress bar), and notes for the table."""
     from hicropl.data.registry import build_dataset
+    from hicropl.engine.sweep import plan
 
     notes: list[str] = []
-    plans: list[RunPlan] = []
+    frozen_text: dict[str, str] = {}
+    steps_per_epoch: dict[str, int] = {}
     for name in settings.datasets:
         splits = build_dataset(name, root, check_files=False)
-        frozen_text = _frozen_text_source(splits, say)
-        if frozen_text != "llm_mean" and not any("descriptions" in n for n in notes):
+        frozen_text[name] = _frozen_text_source(splits, say)
+        if frozen_text[name] != "llm_mean" and not any("descriptions" in n for n in notes):
             notes.append("HiCroPL's frozen text: template (ToyWorld descriptions not readable by this installation)")
-        base_classes = math.ceil(len(splits.classnames) / 2)
-        images = settings.shots * base_classes
-        steps_per_epoch = images // settings.batch_size if images >= settings.batch_size else 1
-        for key in methods:
-            if key == "hicropl-official" and frozen_text != "llm_mean":
+        images = settings.shots * math.ceil(len(splits.classnames) / 2)  # the base half of the classes
+        steps_per_epoch[name] = images // settings.batch_size if images >= settings.batch_size else 1
+    jobs: list[Job] = []
+    for key in methods:
+        sources = frozen_text
+        if key == "hicropl-official":  # it has no frozen-text switch: it needs the descriptions
+            sources = {name: source for name, source in frozen_text.items() if source == "llm_mean"}
+            if len(sources) < len(frozen_text):
                 note = "hicropl-official is skipped: it needs ToyWorld's class descriptions (no frozen-text switch)"
-                if note not in notes:
-                    notes.append(note)
-                    say(f"note: {note}")
-                continue
-            trained = key != "zeroshot"
-            for seed in settings.seeds if trained else settings.seeds[:1]:
-                config = demo_run_config(key, name, seed, root, clip, settings, frozen_text)
-                folder = output / RUNS / "base2novel" / key / name / f"shots_{settings.shots}" / f"seed_{seed}"
-                steps = settings.epochs * steps_per_epoch if trained else 0
-                plans.append(RunPlan(key, name, seed, config, folder, steps))
-    return plans, notes
-
-
-# --- results ----------------------------------------------------------------------------------------
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    if not values:
-        return math.nan, math.nan
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-def _rows(plans: list[RunPlan], results: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    from hicropl.results.record import harmonic_mean
-
-    groups: dict[tuple[str, str], list[dict[str, float]]] = {}
-    for index, plan in enumerate(plans):
-        groups.setdefault((plan.method, plan.dataset), []).append(results[index]["summary"])
-    rows = []
-    methods = list(dict.fromkeys(p.method for p in plans))
-    datasets = list(dict.fromkeys(p.dataset for p in plans))
-    for method in methods:
-        per_dataset = []
-        for dataset in datasets:
-            summaries = groups.get((method, dataset), [])
-            base = _mean_std([s["base"] for s in summaries])
-            novel = _mean_std([s["novel"] for s in summaries])
-            hm = _mean_std([s["hm"] for s in summaries])
-            row = {"method": method, "dataset": dataset, "n": len(summaries), "base": base, "novel": novel, "hm": hm}
-            # As in the paper, a dataset's HM column is the harmonic mean of its mean Base and Novel.
-            row["hm_of_means"] = harmonic_mean(base[0], novel[0])
-            per_dataset.append(row)
-            rows.append(row)
-        if len(datasets) > 1:
-            base_mean = sum(r["base"][0] for r in per_dataset) / len(per_dataset)
-            novel_mean = sum(r["novel"][0] for r in per_dataset) / len(per_dataset)
-            rows.append(
-                {
-                    "method": method,
-                    "dataset": "Average",
-                    "n": min(r["n"] for r in per_dataset),
-                    "base": (base_mean, math.nan),
-                    "novel": (novel_mean, math.nan),
-                    "hm": (harmonic_mean(base_mean, novel_mean), math.nan),
-                    "hm_of_means": harmonic_mean(base_mean, novel_mean),
-                }
-            )
-    return rows
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """A markdown table: Base / Novel / HM per method and dataset (mean ± std over seeds)."""
-
-    def cell(value: tuple[float, float]) -> str:
-        mean, std = value
-        return f"{mean:.1f}" if math.isnan(std) or std == 0 else f"{mean:.1f} ± {std:.1f}"
-
-    lines = ["| Dataset | Method | Seeds | Base | Novel | HM |", "|---|---|---|---|---|---|"]
-    for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        for row in (r for r in rows if r["dataset"] == dataset):
-            hm = f"{row['hm_of_means']:.1f}"
-            lines.append(
-                f"| {dataset} | {row['method']} | {row['n']} | {cell(row['base'])} | {cell(row['novel'])} | {hm} |"
-            )
-    return "\n".join(lines)
+                notes.append(note)
+                say(f"note: {note}")
+        if sources:
+            jobs += plan(demo_sweep(key, settings, sources, root, clip, output / RUNS))
+    jobs.sort(key=lambda job: settings.datasets.index(job.config.data.dataset))
+    return jobs, steps_per_epoch, notes
 
 
 # --- the demo ---------------------------------------------------------------------------------------
@@ -457,8 +425,11 @@ def _run_locked(
 
     from hicropl.atomic import atomic_write_text
     from hicropl.engine.run import train
-    from hicropl.results.record import harmonic_mean
+    from hicropl.engine.sweep import pending
+    from hicropl.results.record import harmonic_mean, read_run
+    from hicropl.results.render import to_summary_markdown
     from hicropl.results.run_folder import RunFolder, read_json, write_json_atomic
+    from hicropl.results.tables import Table, base_to_novel_table
     from hicropl.toyworld.weights import toyworld_weights_path
 
     weights = toyworld_weights_path() if clip is None else Path(clip).expanduser()
@@ -473,47 +444,44 @@ def _run_locked(
         if time.perf_counter() - t0 > 0.5:
             say(f"Generated {dataset.name} in {root / dataset.folder} ({time.perf_counter() - t0:.0f} s).")
     methods, notes = _available_methods(settings, say)
-    plans, plan_notes = _plan(settings, methods, root, weights, folder, say)
+    jobs, steps_per_epoch, plan_notes = _jobs(settings, methods, root, weights, folder, say)
     notes += plan_notes
     record: dict[str, Any] = {"settings": settings.to_dict(), "status": "running", "data_root": str(root)}
     write_json_atomic(folder / DEMO_FILE, record)
 
-    total = sum(max(p.steps, 1) for p in plans)
-    bar = tqdm(total=total, desc="demo", unit="step", disable=not progress, file=out, leave=False)
-    results: dict[int, dict[str, Any]] = {}
-    done = 0
-    for index, plan in enumerate(plans):
-        label = f"[{index + 1}/{len(plans)}] {plan.method} on {plan.dataset}, seed {plan.seed}"
-        run_folder = RunFolder.at(plan.folder)
+    steps = [max(job.config.train.epochs * steps_per_epoch[job.config.data.dataset], 1) for job in jobs]
+    bar = tqdm(total=sum(steps), desc="demo", unit="step", disable=not progress, file=out, leave=False)
+    _, finished = pending(jobs)
+    run_hms: dict[tuple[str, str], list[float]] = {}  # per (method, dataset): each seed's HM
+    for index, job in enumerate(jobs):
+        config = job.config
+        name = f"{config.label} on {config.data.dataset}, seed {config.seed}"
         t0 = time.perf_counter()
-        if run_folder.is_finished():
-            result = read_json(run_folder.result)
+        if job in finished:
+            result = read_json(RunFolder.at(job.output).result)
             how = "already finished"
         else:
-            bar.set_postfix_str(f"{plan.method} {plan.dataset} s{plan.seed}")
+            bar.set_postfix_str(f"{config.label} {config.data.dataset} s{config.seed}")
             result = train(
-                plan.config,
-                plan.folder,
-                quiet=True,
-                progress=False,
-                step_callbacks=[lambda _state: bar.update(1)],
+                config, job.output, quiet=True, progress=False, step_callbacks=[lambda _state: bar.update(1)]
             )
             how = f"{time.perf_counter() - t0:.0f} s"
-        done += max(plan.steps, 1)
-        bar.n = done
+        bar.n = sum(steps[: index + 1])
         bar.refresh()
-        results[index] = result
         s = result["summary"]
         hm = harmonic_mean(s["base"], s["novel"])
-        say(f"{label}: base {s['base']:.1f}, novel {s['novel']:.1f}, HM {hm:.1f} ({how})")
+        run_hms.setdefault((config.label, config.data.dataset), []).append(s["hm"])
+        say(f"[{index + 1}/{len(jobs)}] {name}: base {s['base']:.1f}, novel {s['novel']:.1f}, HM {hm:.1f} ({how})")
     bar.close()
 
-    rows = _rows(plans, results)
-    table = format_table(rows)
+    records = [read_run(job.output) for job in jobs]
+    table = base_to_novel_table(records, methods, settings.datasets) or Table("base2novel", "", ["Base", "Novel", "HM"])
+    rows = _rows(table, run_hms)
+    text = to_summary_markdown(table)
     seconds = time.perf_counter() - start
     say("")
     say(f"ToyWorld base-to-novel, {settings.shots} shots, seeds {list(settings.seeds)} (accuracy %, mean ± std):")
-    say(table)
+    say(text)
     for note in notes:
         say(f"note: {note}")
     say(f"\nRun folders: {folder / RUNS}  (hicropl report {folder / RUNS})")
@@ -524,12 +492,38 @@ def _run_locked(
             "seconds": round(seconds, 1),
             "rows": [_jsonable(r) for r in rows],
             "notes": notes,
-            "runs": [str(p.folder.relative_to(folder)) for p in plans],
+            "runs": [str(job.output.relative_to(folder)) for job in jobs],
         }
     )
     write_json_atomic(folder / DEMO_FILE, record)
-    atomic_write_text(folder / TABLE_FILE, table + "\n")
-    return DemoResult(folder, settings, rows, table, seconds, notes, [p.folder for p in plans])
+    atomic_write_text(folder / TABLE_FILE, text + "\n")
+    return DemoResult(folder, settings, rows, text, seconds, notes, [job.output for job in jobs])
+
+
+def _rows(table: Table, run_hms: Mapping[tuple[str, str], Sequence[float]]) -> list[dict[str, Any]]:
+    """The table's rows as the demo reports them: base, novel and hm as (mean, std over seeds; NaN for
+    averages), where a dataset's hm is the mean of its seeds' HMs, and hm_of_means, the table's HM column."""
+    from hicropl.results.record import mean_std
+    from hicropl.results.render import summary_rows
+
+    nan = (math.nan, math.nan)
+    rows = []
+    for row in summary_rows(table):
+        base, novel, hm = ((c.mean, c.std) if c is not None else nan for c in row["cells"])
+        if row["dataset"] != "Average":
+            hm = (mean_std(run_hms.get((row["method"], row["dataset"]), []))[0], hm[1])
+        rows.append(
+            {
+                "method": row["method"],
+                "dataset": row["dataset"],
+                "n": row["n"],
+                "base": base,
+                "novel": novel,
+                "hm": hm,
+                "hm_of_means": row["cells"][2].mean if row["cells"][2] is not None else math.nan,
+            }
+        )
+    return rows
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

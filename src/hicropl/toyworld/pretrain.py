@@ -23,12 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hicropl.atomic import atomic_torch_save
+from hicropl.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
+from hicropl.data.toyworld.render import KIND_GLYPH, KIND_SHAPE, render
+from hicropl.data.toyworld.styles import PRETRAIN, sample_scenes
+from hicropl.data.toyworld.text import captions
+from hicropl.data.toyworld.world import COLOUR_NAMES, LETTERS, PATTERNS, SHAPES
 from hicropl.errors import CheckpointError, ConfigError
-from hicropl.toyworld.render import KIND_GLYPH, KIND_SHAPE, render
-from hicropl.toyworld.styles import PRETRAIN, sample_scenes
-from hicropl.toyworld.text import captions
-from hicropl.toyworld.world import COLOUR_NAMES, LETTERS, PATTERNS, SHAPES
 
 log = logging.getLogger("hicropl.toyworld")
 
@@ -163,8 +163,8 @@ def contrastive_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch
 def vocabulary_tokens() -> list[int]:
     """Every BPE token id that ToyWorld text can contain (pretraining captions, class names, descriptions)."""
     from hicropl.clip.tokens import Tokenizer
-    from hicropl.toyworld.text import _PREFIXES
-    from hicropl.toyworld.world import BACKGROUNDS, PATTERN_PHRASES, PATTERN_WORDS, SHAPE_PHRASES
+    from hicropl.data.toyworld.text import _PREFIXES
+    from hicropl.data.toyworld.world import BACKGROUNDS, PATTERN_PHRASES, PATTERN_WORDS, SHAPE_PHRASES
 
     words = [*COLOUR_NAMES, *SHAPES, *LETTERS, *BACKGROUNDS, "small", "medium", "large", "x"]
     words += [w for ws in PATTERN_WORDS.values() for w in ws] + list(PATTERN_PHRASES.values())
@@ -180,7 +180,7 @@ def vocabulary_tokens() -> list[int]:
 
 def export_weights(model: torch.nn.Module, path: Path) -> str:
     """Save fp16 safetensors; token embeddings of words ToyWorld never uses are zeroed (they compress away)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from hicropl.clip.weights_file import file_sha256
 
@@ -189,10 +189,7 @@ def export_weights(model: torch.nn.Module, path: Path) -> str:
     keep[vocabulary_tokens()] = True
     state["token_embedding.weight"][~keep] = 0
     state.pop("attn_mask", None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata={"format": "pt", "model": "toyworld-tiny-clip"})
-    tmp.replace(path)
+    atomic_write_bytes(path, save(state, metadata={"format": "pt", "model": "toyworld-tiny-clip"}))
     return file_sha256(path)
 
 
@@ -316,5 +313,5 @@ def pretrain(
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    (folder / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(folder / RECORD_NAME, json.dumps(record, indent=2) + "\n")
     return weights

@@ -11,7 +11,7 @@ import torch
 
 from hicropl.clip.load import CLIPBackbone
 from hicropl.data.subsample import subset_labels
-from hicropl.toyworld.datasets import ToyDataset
+from hicropl.data.toyworld.datasets import ToyDataset
 from hicropl.toyworld.pretrain import images_to_tensor
 
 DEFAULT_TEMPLATE = "a photo of a {}."

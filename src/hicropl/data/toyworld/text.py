@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hicropl.toyworld.render import KIND_SHAPE
-from hicropl.toyworld.world import (
+from hicropl.data.toyworld.render import KIND_SHAPE
+from hicropl.data.toyworld.world import (
     BACKGROUNDS,
     COLOUR_NAMES,
     LETTERS,

@@ -1,7 +1,7 @@
 """The concepts of ToyWorld: colours, shapes, patterns and glyphs, and the words that name them.
 
-Everything here is plain data. The renderer (:mod:`hicropl.toyworld.render`) draws scenes from
-these concepts; the caption and description functions (:mod:`hicropl.toyworld.text`) name them with
+Everything here is plain data. The renderer (:mod:`hicropl.data.toyworld.render`) draws scenes from
+these concepts; the caption and description functions (:mod:`hicropl.data.toyworld.text`) name them with
 a small vocabulary that the tiny CLIP learns during pretraining.
 """
 

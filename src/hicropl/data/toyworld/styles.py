@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hicropl.toyworld.render import BG_BLOTCHES, BG_PAPER, BG_PLAIN, KIND_GLYPH, KIND_SHAPE, Scenes
-from hicropl.toyworld.world import BACKGROUNDS, COLOURS
+from hicropl.data.toyworld.render import BG_BLOTCHES, BG_PAPER, BG_PLAIN, KIND_GLYPH, KIND_SHAPE, Scenes
+from hicropl.data.toyworld.world import BACKGROUNDS, COLOURS
 
 _COLOUR_TABLE = np.asarray(list(COLOURS.values()), dtype=np.float32)
 # Background luminance ranges per word of BACKGROUNDS.

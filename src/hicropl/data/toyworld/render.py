@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from hicropl.toyworld.world import PATTERNS, SHAPES, glyph_bitmaps
+from hicropl.data.toyworld.world import PATTERNS, SHAPES, glyph_bitmaps
 
 IMAGE_SIZE = 32
 KIND_SHAPE, KIND_GLYPH = 0, 1

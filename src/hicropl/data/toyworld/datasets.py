@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from hicropl.data.spec import DatasetSpec, SplitCounts
+from hicropl.data.toyworld.render import KIND_GLYPH, KIND_SHAPE, render
+from hicropl.data.toyworld.styles import CLUTTER, FADED_PRINT, Style, sample_scenes
+from hicropl.data.toyworld.text import glyph_class_name, glyph_descriptions, shape_class_name, shape_descriptions
+from hicropl.data.toyworld.world import COLOUR_NAMES, LETTERS, PATTERNS, SHAPES
 from hicropl.data.types import DatasetSplits, Datum
 from hicropl.errors import DataError
-from hicropl.toyworld.render import KIND_GLYPH, KIND_SHAPE, render
-from hicropl.toyworld.styles import CLUTTER, FADED_PRINT, Style, sample_scenes
-from hicropl.toyworld.text import glyph_class_name, glyph_descriptions, shape_class_name, shape_descriptions
-from hicropl.toyworld.world import COLOUR_NAMES, LETTERS, PATTERNS, SHAPES
 
 log = logging.getLogger("hicropl.toyworld")
 
@@ -111,7 +111,7 @@ class ToyDataset:
             expected=SplitCounts(train=train, val=val, test=test),
             source=(
                 "ToyWorld datasets are generated, not downloaded: run `hicropl demo`, or in Python "
-                "`hicropl.toyworld.prepare_datasets(DATA_ROOT)`, to write them into the data root (seconds)"
+                "`hicropl.data.toyworld.prepare_datasets(DATA_ROOT)`, to write them into the data root (seconds)"
             ),
             layout=(
                 f"{self.folder}/\n  {MANIFEST}\n  {SPLIT_FILE}\n  {DESCRIPTION_FILE}\n"
