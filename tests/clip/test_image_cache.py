@@ -69,15 +69,24 @@ def test_hicropl_with_cached_frozen_features_equals_uncached(tiny_backbone, tmp_
 def test_only_deterministic_listed_datasets_are_cached(tiny_backbone, tmp_path):
     from types import SimpleNamespace
 
-    from hicropl.clip.image_cache import dataset_features
+    from hicropl.data.loader import cacheable_images
     from hicropl.data.transforms import build_transform
 
     data = [SimpleNamespace(impath=path, label=0) for path in PATHS]
     cache = FrozenImageCache(tmp_path)
 
     def features(transform):
-        dataset = SimpleNamespace(data=data, transform=transform)
-        return dataset_features(cache, tiny_backbone, dataset, "EuroSAT", "test", _loader())
+        images = cacheable_images(SimpleNamespace(data=data, transform=transform))
+        if images is None:
+            return None
+        return cache.features(
+            tiny_backbone,
+            dataset="EuroSAT",
+            split="test",
+            image_paths=images.paths,
+            transform=images.transform,
+            loader=_loader(),
+        )
 
     # Augmented images differ on every pass: caching their features would freeze one draw.
     assert features(build_transform(True, 32)) is None

@@ -70,30 +70,6 @@ class FrozenImageCache:
         return features
 
 
-def dataset_features(
-    cache: FrozenImageCache, backbone: CLIPBackbone, dataset: object, name: str, split: str, loader: Iterable
-) -> torch.Tensor | None:
-    """Cached features of ``dataset`` (one that lists its images as ``dataset.data`` items with
-    ``impath`` and applies ``dataset.transform``), or None when it cannot be cached: no image list, or
-    a transform that is random (augmented features differ every pass) or cannot be fingerprinted."""
-    data = getattr(dataset, "data", None)
-    transform = getattr(dataset, "transform", None)
-    if not data or transform is None or not all(hasattr(d, "impath") for d in data):
-        return None
-    if "Random" in repr(transform):
-        return None
-    from hicropl.data.transforms import transform_fingerprint
-
-    try:
-        fingerprint = transform_fingerprint(transform)
-    except ValueError:
-        return None
-    image_paths = [str(d.impath) for d in data]
-    return cache.features(
-        backbone, dataset=name, split=split, image_paths=image_paths, transform=fingerprint, loader=loader
-    )
-
-
 @torch.no_grad()
 def compute_frozen_features(backbone: CLIPBackbone, loader: Iterable, count: int) -> torch.Tensor:
     out: torch.Tensor | None = None

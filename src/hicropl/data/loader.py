@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from PIL import Image
 from torch.utils.data import Dataset
 
+from hicropl.data.transforms import transform_fingerprint
 from hicropl.data.types import Datum
 from hicropl.errors import DataError
 
@@ -97,3 +98,29 @@ class ImageDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, datum.label, index
+
+
+class CacheableImages(NamedTuple):
+    """What keys a dataset's frozen features in the image-feature cache: its ordered image paths and
+    the fingerprint of its (deterministic) transform."""
+
+    paths: list[str]
+    transform: str
+
+
+def cacheable_images(dataset: object) -> CacheableImages | None:
+    """The cache key parts of ``dataset`` (one that lists its images as ``dataset.data`` items with
+    ``impath`` and applies ``dataset.transform``), or None when its features cannot be cached: no
+    image list, or a transform that is random (augmented features differ every pass) or cannot be
+    fingerprinted."""
+    data = getattr(dataset, "data", None)
+    transform = getattr(dataset, "transform", None)
+    if not data or transform is None or not all(hasattr(d, "impath") for d in data):
+        return None
+    if "Random" in repr(transform):
+        return None
+    try:
+        fingerprint = transform_fingerprint(transform)
+    except ValueError:
+        return None
+    return CacheableImages([str(d.impath) for d in data], fingerprint)

@@ -15,7 +15,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from hicropl.clip.features import default_cache_dir
-from hicropl.clip.image_cache import FrozenImageCache, dataset_features
+from hicropl.clip.image_cache import FrozenImageCache
+from hicropl.data.loader import cacheable_images
 from hicropl.engine.distributed import DistInfo, barrier
 from hicropl.methods.base import PromptMethod
 
@@ -36,6 +37,9 @@ def cached_frozen_features(
     corrupt image that was replaced)."""
     if not method.uses_frozen_image_features:
         return None
+    images = cacheable_images(dataset)
+    if images is None:
+        return None
     dist = dist or DistInfo()
     cache = FrozenImageCache(default_cache_dir())
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
@@ -44,7 +48,14 @@ def cached_frozen_features(
     for turn in (True, False):
         if dist.is_main == turn:
             try:
-                features = dataset_features(cache, method.backbone, dataset, dataset_name, split, loader)
+                features = cache.features(
+                    method.backbone,
+                    dataset=dataset_name,
+                    split=split,
+                    image_paths=images.paths,
+                    transform=images.transform,
+                    loader=loader,
+                )
             except ValueError as exc:
                 log.warning(
                     "Frozen image features of %s/%s not cached (%s); computing them per batch.",

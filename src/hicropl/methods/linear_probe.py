@@ -300,13 +300,22 @@ class LinearProbe(PromptMethod[LinearProbeConfig]):
     def _cached_features(self, loader: Iterable, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
         if not self.config.cache_features or self.runtime.cache_dir is None:
             return None
-        from hicropl.clip.image_cache import FrozenImageCache, dataset_features
+        from hicropl.clip.image_cache import FrozenImageCache
+        from hicropl.data.loader import cacheable_images
 
         dataset = getattr(loader, "dataset", None)
-        cache = FrozenImageCache(Path(self.runtime.cache_dir))
-        features = dataset_features(cache, self.backbone, dataset, self.classes.dataset or "", split, loader)
-        if features is None:
+        images = cacheable_images(dataset)
+        if images is None:
             self.runtime.records.setdefault("linear_probe_notes", []).append(f"{split}: features not cached")
             return None
+        cache = FrozenImageCache(Path(self.runtime.cache_dir))
+        features = cache.features(
+            self.backbone,
+            dataset=self.classes.dataset or "",
+            split=split,
+            image_paths=images.paths,
+            transform=images.transform,
+            loader=loader,
+        )
         labels = torch.tensor([int(d.label) for d in dataset.data], dtype=torch.long)  # type: ignore[union-attr]
         return features, labels
