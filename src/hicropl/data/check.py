@@ -132,7 +132,7 @@ def format_check_report(checks: Sequence[DatasetCheck]) -> str:
                 cells.append("-" if c.expected.get(split) is None else f"- / {c.expected[split]:,}")
             else:
                 cells.append(_count(c.found.get(split), c.expected.get(split), val_is_test))
-        rows.append((c.name, c.status, *cells))
+        rows.append((c.name, c.status, cells[0], cells[1], cells[2]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

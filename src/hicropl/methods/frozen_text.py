@@ -43,7 +43,7 @@ class FrozenText:
         """One randomly chosen description embedding per class (``llm_random``), else ``mean``."""
         if self.sentences is None:
             return self.mean
-        picks = [rows[torch.randint(len(rows), (1,), generator=generator).item()] for rows in self.sentences]
+        picks = [rows[int(torch.randint(len(rows), (1,), generator=generator))] for rows in self.sentences]
         return torch.stack(picks)
 
 
@@ -135,6 +135,6 @@ def build_frozen_text(
         label += f" (template fallback for {len(fallback_classes)} classes)"
     if source == "llm_mean":
         return FrozenText(ensemble_features(backbone, groups, cache_dir), label)
-    sentences = [encode_sentences(backbone, group) for group in groups]
-    mean = torch.nn.functional.normalize(torch.stack([s.mean(0) for s in sentences]), dim=-1)
-    return FrozenText(mean, label.replace("llm_descriptions", "llm_random"), sentences)
+    encoded = [encode_sentences(backbone, group) for group in groups]
+    mean = torch.nn.functional.normalize(torch.stack([s.mean(0) for s in encoded]), dim=-1)
+    return FrozenText(mean, label.replace("llm_descriptions", "llm_random"), encoded)

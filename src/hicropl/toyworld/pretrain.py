@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from open_clip.model import CLIP
 
 from hicropl.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from hicropl.data.toyworld.render import KIND_GLYPH, KIND_SHAPE, render
@@ -125,7 +126,7 @@ def batch_at(pool: Pool, settings: PretrainSettings, step: int) -> tuple[np.ndar
     return index, texts
 
 
-def build_model(seed: int) -> torch.nn.Module:
+def build_model(seed: int) -> CLIP:
     from hicropl.clip.load import build_clip_from_config
 
     with torch.random.fork_rng(devices=[]):
@@ -134,7 +135,8 @@ def build_model(seed: int) -> torch.nn.Module:
 
 
 def _optimizer(model: torch.nn.Module, settings: PretrainSettings) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         plain = param.ndim < 2 or "embedding" in name or "logit_scale" in name or name.endswith("class_embedding")
         (no_decay if plain else decay).append(param)
@@ -152,7 +154,7 @@ def lr_at(step: int, settings: PretrainSettings) -> float:
     return 0.5 * settings.lr * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def contrastive_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(model: CLIP, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     image = F.normalize(model.encode_image(images), dim=-1)
     text = F.normalize(model.encode_text(tokens), dim=-1)
     logits = model.logit_scale.exp().clamp(max=100) * image @ text.t()
