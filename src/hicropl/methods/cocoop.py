@@ -90,11 +90,15 @@ class CoCoOp(ClassPromptTokens):
 
     def text_features_for(self, image_features: torch.Tensor) -> torch.Tensor:
         """Normalised class text features per image ``[B, C, e]`` for normalised image features ``[B, e]``."""
-        parts = []
-        for begin in range(0, image_features.shape[0], self.config.chunk):
-            contexts = self.conditioned_context(image_features[begin : begin + self.config.chunk])
-            parts.append(self._encode(contexts))
-        return torch.cat(parts)
+        contexts = self.conditioned_context(image_features)  # the meta-net sees the whole batch (cocoop.py:148)
+        chunk = self._chunk
+        return torch.cat([self._encode(contexts[begin : begin + chunk]) for begin in range(0, len(contexts), chunk)])
+
+    @property
+    def _chunk(self) -> int:
+        """Images whose prompts one text-encoder call encodes: one in the authors' operation order
+        (cocoop.py:184), so that every matmul has their row count."""
+        return 1 if self.backbone.reference_order else self.config.chunk
 
     def _encode(self, contexts: torch.Tensor) -> torch.Tensor:
         batch, m, width = contexts.shape
@@ -111,11 +115,13 @@ class CoCoOp(ClassPromptTokens):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
         image = F.normalize(self.backbone.encode_image(images).float(), dim=-1)
+        contexts = self.conditioned_context(image)  # the meta-net sees the whole batch (cocoop.py:148)
         scaled = self.logit_scale() * image
         rows = []
-        for begin in range(0, image.shape[0], self.config.chunk):
-            text = self._encode(self.conditioned_context(image[begin : begin + self.config.chunk]))
-            # One image at a time, scaled first: the authors' order (cocoop.py:184-189), exact in fp32.
+        chunk = self._chunk
+        for begin in range(0, image.shape[0], chunk):
+            text = self._encode(contexts[begin : begin + chunk])
+            # One image at a time, scaled first: the authors' order (cocoop.py:184-189).
             rows += [scaled[begin + i] @ text[i].t() for i in range(text.shape[0])]
         logits = torch.stack(rows)
         if labels is None:
