@@ -60,12 +60,14 @@ def test_encoders_use_the_fused_mlp_unless_reference_order_is_asked(tiny_backbon
     text_layers = tiny_backbone.text_encoder.layers
     assert _quick_gelu_calls(tiny_backbone, lambda: tiny_backbone.encode_text(tokens)) == text_layers
     layers = tiny_backbone.vision_layers
-    exact_image = _quick_gelu_calls(
-        tiny_backbone, lambda: tiny_backbone.encode_image(images, ImagePrompts(reference_order=True))
-    )
-    exact_text = _quick_gelu_calls(
-        tiny_backbone, lambda: tiny_backbone.encode_text(tokens, TextPrompts(layers=ctx, reference_order=True))
-    )
+    tiny_backbone.reference_order = True
+    try:
+        exact_image = _quick_gelu_calls(tiny_backbone, lambda: tiny_backbone.encode_image(images, ImagePrompts()))
+        exact_text = _quick_gelu_calls(
+            tiny_backbone, lambda: tiny_backbone.encode_text(tokens, TextPrompts(layers=ctx))
+        )
+    finally:
+        tiny_backbone.reference_order = False
     assert exact_image == layers and exact_text == tiny_backbone.text_encoder.layers
 
 

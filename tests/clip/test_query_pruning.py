@@ -20,21 +20,19 @@ def _layers(backbone, pattern: str, per_image: int | None = None) -> list[torch.
     return [torch.randn(*shape, generator=gen) * 0.5 if c == "p" else None for c in pattern]
 
 
-def _encode(backbone, images, layers, prune: bool, **kwargs):
+def _encode(backbone, images, layers, prune: bool):
     def encode(leaves):
         backbone.image_encoder.prune_queries = prune
         try:
-            return backbone.encode_image(images, ImagePrompts(layers=leaves, **kwargs) if leaves else None)
+            return backbone.encode_image(images, ImagePrompts(layers=leaves) if leaves else None)
         finally:
             backbone.image_encoder.prune_queries = True
 
     return features_and_prompt_grads(encode, layers)
 
 
-def _assert_equal_to_unpruned(backbone, images, layers, **kwargs) -> None:
-    assert_same_features_and_grads(
-        _encode(backbone, images, layers, True, **kwargs), _encode(backbone, images, layers, False, **kwargs)
-    )
+def _assert_equal_to_unpruned(backbone, images, layers) -> None:
+    assert_same_features_and_grads(_encode(backbone, images, layers, True), _encode(backbone, images, layers, False))
 
 
 @pytest.mark.parametrize("pattern", ["", "p", "pppp", "pp", "p.p.", "p..p", ".p"])
@@ -56,7 +54,9 @@ def test_pruned_encoding_with_per_image_prompts_and_checkpointing(tiny_backbone)
 def test_reference_order_is_bit_identical_to_the_plain_path(tiny_backbone):
     images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     layers = _layers(tiny_backbone, "pppp")
-    opted_out, _ = _encode(tiny_backbone, images, layers, True, reference_order=True)
+    with tiny_backbone.using_reference_order():
+        opted_out, _ = _encode(tiny_backbone, images, layers, True)
+    assert not tiny_backbone.reference_order  # the context restores the default
     tiny_backbone.image_encoder.fuse_mlp = False
     try:
         plain, _ = _encode(tiny_backbone, images, layers, False)

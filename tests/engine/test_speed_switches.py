@@ -35,6 +35,23 @@ def test_gradient_checkpointing_trains_the_same_prompts(tmp_path, data_root, tin
     _assert_same(plain, recomputed, atol=1e-6)
 
 
+def test_reference_order_reaches_the_backbone_and_learns_the_same(tmp_path, data_root, tiny_checkpoint, monkeypatch):
+    import hicropl.engine.run as run_module
+
+    loaded, original = [], run_module.load_backbone
+
+    def recording_load(*args, **kwargs):
+        loaded.append(original(*args, **kwargs))
+        return loaded[-1]
+
+    monkeypatch.setattr(run_module, "load_backbone", recording_load)
+    fast = _trained(tmp_path, "fast", data_root, tiny_checkpoint, *HICROPL)
+    exact = _trained(tmp_path, "exact", data_root, tiny_checkpoint, *HICROPL, "train.reference_order=true")
+    assert [backbone.reference_order for backbone in loaded] == [False, True]
+    # The fast paths only round differently (fp32, ~1e-6 relative per call).
+    _assert_same(fast, exact, atol=1e-5)
+
+
 def test_compiled_training_matches_eager(tmp_path, data_root, tiny_checkpoint):
     # The "eager" backend runs dynamo's graph capture without code generation: it checks that the
     # method traces and that the compiled module trains the method's own parameters.

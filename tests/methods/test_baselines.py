@@ -74,14 +74,42 @@ def test_every_baseline_is_registered():
 
 
 # --- CoOp ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("n_ctx", "csc"), [(4, False), (4, True), (2, False)], ids=["unified", "csc", "fixed-words"])
-def test_coop_word_init_equals_zeroshot_with_that_template(tiny_backbone, n_ctx, csc):
-    # n_ctx=2: "a photo" is learnable, "of a" stays as fixed text; the prompt is still the template.
-    coop = build("coop", tiny_backbone, n_ctx=n_ctx, ctx_init="a photo of a", csc=csc)
-    zeroshot = build("zeroshot", tiny_backbone, prompts="custom", templates=["a photo of a {}."])
+@pytest.mark.parametrize(
+    ("ctx_init", "n_ctx", "words"),
+    [("a photo of a", 4, 4), ("a photo of a", None, 4), ("itap of a", None, 3)],
+    ids=["n_ctx-given", "n_ctx-unset", "fixed-token"],
+)
+def test_coop_word_init_equals_zeroshot_with_that_template(tiny_backbone, ctx_init, n_ctx, words):
+    # The context length is the number of words (the authors' coop.py:75). "itap of a" is 3 words but
+    # 4 BPE tokens ("it" "ap"): the context covers the first 3 tokens and "a" stays as fixed text.
+    coop = build("coop", tiny_backbone, n_ctx=n_ctx, ctx_init=ctx_init)
+    zeroshot = build("zeroshot", tiny_backbone, prompts="custom", templates=[ctx_init + " {}."])
     x = images()
     torch.testing.assert_close(eval_logits(coop, x), eval_logits(zeroshot, x), atol=1e-5, rtol=0)
-    assert coop.num_trainable() == n_ctx * tiny_backbone.text_width * (len(CLASSNAMES) if csc else 1)
+    assert coop.num_trainable() == words * tiny_backbone.text_width
+    assert coop.prompt_prefix == ctx_init
+
+
+def test_coop_refuses_what_the_authors_code_silently_ignores(tiny_backbone):
+    # CSC is read only for a random context (coop.py:84-89); N_CTX is overridden by the init words (coop.py:75).
+    with pytest.raises(ConfigError, match=r"csc: .*ignores CSC when CTX_INIT is set.*one context shared"):
+        build("coop", tiny_backbone, ctx_init="a photo of a", csc=True)
+    with pytest.raises(ConfigError, match=r"n_ctx: 16 .*number of words of ctx_init \(4\)"):
+        build("coop", tiny_backbone, n_ctx=16, ctx_init="a photo of a")
+    # The default context is the authors' N_CTX default: 16 random vectors.
+    assert build("coop", tiny_backbone).ctx.shape == (16, tiny_backbone.text_width)
+
+
+@pytest.mark.parametrize("position", ["middle", "front"])
+def test_coop_word_init_with_the_class_inside_the_context_is_the_authors_layout(tiny_backbone, position):
+    # coop.py:136-177: "a photo [name] of a ." (middle) and "[name] a photo of a ." (front).
+    method = build("coop", tiny_backbone, ctx_init="a photo of a", class_token_position=position)
+    words = tiny_backbone.text_encoder.token_embeddings(tiny_backbone.tokenize(["a photo of a"]))[0, 1:5]
+    torch.testing.assert_close(method.ctx.detach(), words, atol=0, rtol=0)
+    with torch.no_grad():
+        first = method.first_layer_input()
+    for i, name in enumerate(CLASSNAMES):
+        torch.testing.assert_close(first[i], _hand_built(tiny_backbone, name, words, position), atol=0, rtol=0)
 
 
 def _hand_built(backbone, name: str, ctx: torch.Tensor, position: str) -> torch.Tensor:
@@ -166,6 +194,13 @@ def test_cocoop_text_depends_on_the_image_and_chunking_is_exact(tiny_backbone):
 
 
 # --- KgCoOp -------------------------------------------------------------------------------------
+def test_kgcoop_defaults_are_the_authors(tiny_backbone):
+    method = build("kgcoop", tiny_backbone)
+    cfg = method.config
+    assert (cfg.kg_distance, cfg.kg_weight, cfg.ctx_init, cfg.n_ctx) == ("cosine", 8.0, "a photo of a", None)
+    assert method.ctx.shape == (4, tiny_backbone.text_width)
+
+
 @pytest.mark.parametrize("distance", ["l2", "cosine"])
 def test_kgcoop_regulariser_is_zero_at_the_hand_crafted_prompt(tiny_backbone, distance):
     # Dataset "Toy" has CoOp's default template "a photo of a {}.", the prompt KgCoOp starts from.
@@ -188,6 +223,33 @@ def test_kgcoop_targets_the_dataset_template(tiny_backbone):
     expected = template_features(tiny_backbone, CLASSNAMES, ["a photo of a {}, a type of pet."])
     torch.testing.assert_close(method.clip_text, expected)
     assert method(images(n=2), torch.tensor([0, 1])).terms["kg"] > 1e-6
+
+
+@pytest.mark.parametrize(
+    ("dataset", "kg_template", "expected"),
+    [
+        # KgCoOp's own table (kgcoop.py:41), not CoOp's "{} texture.".
+        ("DescribableTextures", "", "a photo of a {}, a type of texture."),
+        ("DescribableTextures", "{} texture.", "{} texture."),
+        ("Toy", "", "a photo of a {}."),
+    ],
+)
+def test_kgcoop_template_is_kgcoops_table_or_the_configured_one(tiny_backbone, dataset, kg_template, expected):
+    runtime = MethodRuntime()
+    method = build(
+        "kgcoop", tiny_backbone, classes=ClassSet(CLASSNAMES, dataset=dataset), runtime=runtime, kg_template=kg_template
+    )
+    torch.testing.assert_close(method.clip_text, template_features(tiny_backbone, CLASSNAMES, [expected]))
+    assert runtime.records["kg_template"] == expected
+
+
+def test_kgcoop_refuses_what_the_authors_code_silently_ignores(tiny_backbone):
+    with pytest.raises(ConfigError, match=r"class_token_position: 'middle'.*always puts the class token at the end"):
+        build("kgcoop", tiny_backbone, class_token_position="middle")
+    with pytest.raises(ConfigError, match=r"ctx_init: 'a photo of'.*whatever its value"):
+        build("kgcoop", tiny_backbone, ctx_init="a photo of")
+    with pytest.raises(ConfigError, match="kg_template"):
+        build("kgcoop", tiny_backbone, kg_template="a photo.")
 
 
 # --- MaPLe --------------------------------------------------------------------------------------
@@ -217,9 +279,24 @@ def test_maple_shapes_and_clone_init(tiny_backbone):
         build("maple", tiny_backbone, depth=5)
 
 
+def test_maple_word_init_is_the_first_tokens_of_the_init_words(tiny_backbone):
+    # maple.py:84-92: tokens 1..m of "a photo of a", the whole init text in the prompt.
+    method = build("maple", tiny_backbone, n_ctx=3, depth=1)
+    embed = tiny_backbone.text_encoder.token_embeddings(tiny_backbone.tokenize(["a photo of a"]))[0]
+    torch.testing.assert_close(method.text_prompts[0].detach(), embed[1:4], atol=0, rtol=0)
+    assert method.prompt_prefix == "a photo of a"
+    # More than 4 vectors: the authors ignore ctx_init; refused rather than ignored.
+    with pytest.raises(ConfigError, match=r"n_ctx: 5 with ctx_init.*at most 4 context vectors.*ignores ctx_init"):
+        build("maple", tiny_backbone, n_ctx=5, depth=1)
+    assert build("maple", tiny_backbone, n_ctx=5, depth=1, ctx_init="").prompt_prefix == "X X X X X"
+    # Fewer init tokens than vectors would overwrite the class names with end-of-text embeddings.
+    with pytest.raises(ConfigError, match=r"ctx_init: 'a photo' has 2 tokens but the context has 3 vectors"):
+        build("maple", tiny_backbone, n_ctx=3, depth=1, ctx_init="a photo")
+
+
 # --- IVLP ---------------------------------------------------------------------------------------
 def test_ivlp_depths_and_lengths_are_respected(tiny_backbone, monkeypatch):
-    method = build("ivlp", tiny_backbone, n_ctx_text=6, n_ctx_vision=1, depth_text=4, depth_vision=2)
+    method = build("ivlp", tiny_backbone, n_ctx_text=6, n_ctx_vision=1, depth_text=4, depth_vision=2, ctx_init="")
     spy = Spy(tiny_backbone, monkeypatch)
     method(images(n=2), torch.tensor([0, 1]))
     (image_prompts,), (text_prompts,) = spy.image, spy.text
@@ -228,10 +305,14 @@ def test_ivlp_depths_and_lengths_are_respected(tiny_backbone, monkeypatch):
     assert all(a is b for a, b in zip(text_prompts.layers, method.text_prompts, strict=True))
     assert all(a is b for a, b in zip(image_prompts.layers, method.vision_prompts, strict=True))
     assert method.num_trainable() == 4 * 6 * 64 + 2 * 1 * 64
-    # Six context tokens, the first four initialised from "a photo of a".
     assert method.prompt_prefix == "X X X X X X"
+    # Word init (independentVL.py:82-90): at most 4 tokens, the first m tokens of the init words.
+    with pytest.raises(ConfigError, match=r"n_ctx_text: 6 with ctx_init"):
+        build("ivlp", tiny_backbone, n_ctx_text=6, depth_text=1, depth_vision=0)
+    method = build("ivlp", tiny_backbone, n_ctx_text=3, depth_text=1, depth_vision=0)
     embed = tiny_backbone.text_encoder.token_embeddings(tiny_backbone.tokenize(["a photo of a"]))[0]
-    torch.testing.assert_close(method.text_prompts[0].detach()[:4], embed[1:5])
+    torch.testing.assert_close(method.text_prompts[0].detach(), embed[1:4], atol=0, rtol=0)
+    assert method.prompt_prefix == "a photo of a"
 
 
 def test_ivlp_fixed_words_and_a_switched_off_branch(tiny_backbone):
@@ -246,6 +327,24 @@ def test_ivlp_fixed_words_and_a_switched_off_branch(tiny_backbone):
         build("ivlp", tiny_backbone, depth_text=5)
     with pytest.raises(ConfigError, match="depth_vision"):
         build("ivlp", tiny_backbone, depth_text=2, depth_vision=5)
+    # Vision-only prompting is refused as by the authors (independentVL.py:70: use their VPT trainer).
+    with pytest.raises(ConfigError, match=r"depth_text: must be >= 1.*VPT"):
+        build("ivlp", tiny_backbone, depth_text=0, depth_vision=2)
+
+
+def test_ivlp_language_only_has_no_vision_prompts(tiny_backbone, monkeypatch):
+    # The MaPLe repository's vit_b16_c2_ep5_batch4_4ctx_language_only.yaml: N_CTX_VISION 0, depth 0.
+    x = images(n=2)
+    plain = tiny_backbone.encode_image(x, normalize=True)
+    spy = Spy(tiny_backbone, monkeypatch)
+    for vision in ({"n_ctx_vision": 0, "depth_vision": 0}, {"n_ctx_vision": 0, "depth_vision": 3}):
+        method = build("ivlp", tiny_backbone, n_ctx_text=4, depth_text=4, **vision)
+        assert len(method.vision_prompts) == 0
+        with method.evaluating():
+            logits = method(x).logits
+            assert list(spy.image[-1].layers) == []
+            expected = method.logit_scale() * plain @ method.class_features().t()
+        torch.testing.assert_close(logits, expected)
 
 
 # --- linear probe -------------------------------------------------------------------------------
@@ -353,7 +452,7 @@ def test_linear_probe_fit_from_loaders_caches_features(tiny_backbone, tmp_path):
         ("cocoop", "n_ctx", -1),
         ("kgcoop", "kg_weight", -1.0),
         ("kgcoop", "kg_distance", "l1"),
-        ("ivlp", "n_ctx_vision", 0),
+        ("ivlp", "n_ctx_vision", -1),
         ("ivlp", "depth_text", -1),
         ("maple", "depth", 0),
         ("maple", "n_ctx", 0),

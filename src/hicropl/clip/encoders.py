@@ -21,9 +21,10 @@ Blocks whose MLP uses QuickGELU (OpenAI weights) compute ``z * sigmoid(1.702 z)`
 add: one fused elementwise kernel instead of three, and one saved activation fewer for the backward.
 
 Every fast path here equals the plain computation in exact arithmetic but rounds differently
-(~1e-6 relative in fp32). ``reference_order=True`` on the prompts switches them all off for a caller
-that must agree element by element with a reference implementation (HiCroPL "official" against the
-authors' traces).
+(~1e-6 relative in fp32). ``reference_order = True`` on an encoder switches them all off, so that it
+agrees element by element with the authors' code (their golden traces). It is a property of the
+backbone, not of a method: set it with :attr:`CLIPBackbone.reference_order` (or the engine's
+``train.reference_order``) and every method runs under it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ PromptLayers = Sequence[torch.Tensor | None]
 @dataclass
 class ImagePrompts:
     layers: PromptLayers = field(default_factory=list)
-    reference_order: bool = False  # plain summation order: no query pruning, no fused MLP
 
 
 @dataclass
@@ -50,7 +50,6 @@ class TextPrompts:
     layers: PromptLayers = field(default_factory=list)
     start: int = 1
     embeddings: torch.Tensor | None = None
-    reference_order: bool = False  # plain summation order: no shared prefix, no fused MLP
 
 
 def _batched(prompt: torch.Tensor, batch: int, dtype: torch.dtype) -> torch.Tensor:
@@ -74,13 +73,16 @@ def _check_depth(layers: PromptLayers, n_blocks: int, what: str) -> None:
 class _BlockRunner(nn.Module):
     """Runs open_clip residual blocks, optionally with activation checkpointing.
 
-    ``fuse_mlp = False`` keeps open_clip's QuickGELU module (for benchmarks and tests)."""
+    ``fuse_mlp = False`` keeps open_clip's QuickGELU module (for benchmarks and tests).
+    ``reference_order = True`` switches off every reordering fast path of the encoder (the fused MLP,
+    and the image tower's query pruning or the text tower's truncation and shared prefix)."""
 
     fuse_mlp: bool = True
 
     def __init__(self) -> None:
         super().__init__()
         self.gradient_checkpointing = False
+        self.reference_order = False
 
     def run(
         self,
@@ -88,12 +90,12 @@ class _BlockRunner(nn.Module):
         x: torch.Tensor,
         attn_mask: torch.Tensor | None,
         keep: int | None = None,
-        reference_order: bool = False,
+        plain: bool = False,
     ) -> torch.Tensor:
         """Block output for the first ``keep`` positions (all when ``None``); every position still
-        serves as a key and value."""
+        serves as a key and value. ``plain`` keeps open_clip's MLP for this call."""
         keep = x.shape[1] if keep is None else keep
-        fused = self.fuse_mlp and not reference_order
+        fused = self.fuse_mlp and not (plain or self.reference_order)
         forward = _batch_first_block if _supports_split_attention(block) else _module_block
         if self.gradient_checkpointing and torch.is_grad_enabled() and x.requires_grad:
             return checkpoint(forward, block, x, attn_mask, keep, fused, use_reentrant=False)
@@ -215,8 +217,7 @@ class PromptedImageEncoder(_BlockRunner):
         if first is not None:
             x = torch.cat([x, _batched(first, batch, x.dtype)], dim=1)
         x = v.ln_pre(x)
-        reference_order = prompts is not None and prompts.reference_order
-        prune = self.prune_queries and not reference_order
+        prune = self.prune_queries and not self.reference_order
         blocks = v.transformer.resblocks
         dropped = 0  # trailing prompt positions the previous block did not compute
         for index, block in enumerate(blocks):
@@ -233,7 +234,7 @@ class PromptedImageEncoder(_BlockRunner):
                 elif following is not None:
                     keep = x.shape[1] - following.shape[-2]
             dropped = x.shape[1] - keep
-            x = self.run(block, x, None, keep, reference_order)
+            x = self.run(block, x, None, keep)
         pooled = v.ln_post(x[:, 0])
         features = pooled @ v.proj if v.proj is not None else pooled
         return F.normalize(features, dim=-1) if normalize else features
@@ -378,7 +379,8 @@ class PromptedTextEncoder(_BlockRunner):
         truncate: bool | None = None,
     ) -> torch.Tensor:
         clip = self.clip
-        truncate = self.truncate if truncate is None else truncate
+        # Truncation is exact but changes the attention's summation length: not in the reference order.
+        truncate = (self.truncate if truncate is None else truncate) and not self.reference_order
         layers = prompts.layers if prompts is not None else ()
         start = prompts.start if prompts is not None else 1
         _check_depth(layers, self.layers, "text")
@@ -410,7 +412,7 @@ class PromptedTextEncoder(_BlockRunner):
                 x = torch.cat([x[:, :start], _batched(deep, count, dtype), x[:, start + m :]], dim=1)
             # Prompt-free text features are computed once per class set, never per step: they keep
             # open_clip's own summation order.
-            x = self.run(block, x, mask, reference_order=prompts is None or prompts.reference_order)
+            x = self.run(block, x, mask, plain=prompts is None)
         return self._project(x[torch.arange(count, device=x.device), eot], normalize)
 
     def _project(self, eot_states: torch.Tensor, normalize: bool) -> torch.Tensor:
@@ -421,7 +423,7 @@ class PromptedTextEncoder(_BlockRunner):
         return F.normalize(features, dim=-1) if normalize else features
 
     def _can_share_prefix(self, layers: PromptLayers, start: int, first, prompts: TextPrompts | None) -> bool:
-        if not self.share_prefix or prompts is None or prompts.reference_order:
+        if not self.share_prefix or prompts is None or self.reference_order:
             return False
         if prompts.embeddings is not None or start != 1:
             return False

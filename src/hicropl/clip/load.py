@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,11 @@ class CLIPBackbone(nn.Module):
     ``encode_image`` / ``encode_text`` equal open_clip's when no prompts are given. The wrapped
     model (``.model``), its tokenizer (``.tokenizer``) and preprocessing constants
     (``.preprocessing``) are exposed for methods and data pipelines.
+
+    ``reference_order`` (default off) runs both encoders in the authors' operation order: no
+    reordering fast path, so any method agrees element by element with its authors' code (the golden
+    trace replays run under it). The fast paths are exact in exact arithmetic; they only round
+    differently.
     """
 
     def __init__(
@@ -62,6 +68,26 @@ class CLIPBackbone(nn.Module):
         self.tokenizer = Tokenizer(context_length=model.context_length)
         self.image_encoder = PromptedImageEncoder(model.visual)
         self.text_encoder = PromptedTextEncoder(model)
+
+    @property
+    def reference_order(self) -> bool:
+        """Whether the encoders run in the authors' operation order (no reordering fast path)."""
+        return bool(self.image_encoder.reference_order)
+
+    @reference_order.setter
+    def reference_order(self, enabled: bool) -> None:
+        self.image_encoder.reference_order = bool(enabled)
+        self.text_encoder.reference_order = bool(enabled)
+
+    @contextlib.contextmanager
+    def using_reference_order(self) -> Iterator[None]:
+        """Run the enclosed calls in the authors' operation order, then restore the previous setting."""
+        before = self.reference_order
+        self.reference_order = True
+        try:
+            yield
+        finally:
+            self.reference_order = before
 
     def train(self, mode: bool = True) -> CLIPBackbone:
         # The backbone is frozen: it always stays in eval mode (no dropout, no patch dropout).

@@ -63,6 +63,7 @@ def restore_run(
     torch_device = resolve_device(config.train.device, dist or DistInfo())
     tune_host_allocator_for(torch_device, config.train.tune_host_allocator)
     backbone = load_backbone(config.clip, torch_device)
+    backbone.reference_order = config.train.reference_order  # evaluate in the order the run trained in
     expected = result.get("backbone", {}).get("checksum")
     if expected and backbone.checksum != expected:
         raise CheckpointError(

@@ -242,6 +242,7 @@ def train(
         tune_host_allocator_for(device, config.train.tune_host_allocator)
         backbone = load_backbone(config.clip, device)
         backbone.image_encoder.gradient_checkpointing = config.train.gradient_checkpointing
+        backbone.reference_order = config.train.reference_order
         if resume is not None and resume.get("backbone_checksum") not in (None, backbone.checksum):
             raise CheckpointError(
                 f"The run in {folder.path} was trained with other CLIP weights ({resume['backbone_checksum'][:16]}...) "

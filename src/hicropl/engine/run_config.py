@@ -93,6 +93,9 @@ class TrainConfig:
     prefetch_factor: int = 4  # batches each loader worker prepares ahead (with num_workers > 0)
     # Recompute the prompted image tower's activations in the backward pass: less memory, ~30% more time.
     gradient_checkpointing: bool = False
+    # Run the CLIP encoders in the authors' operation order (no reordering fast path), for any method:
+    # the numbers then agree element by element with the authors' code; slower. See CLIPBackbone.
+    reference_order: bool = False
     compile: bool = False  # torch.compile the method for training (first steps are slow while it compiles)
     compile_backend: str = "inductor"
     # CPU runs on Linux: keep freed activation memory mapped (see engine/host_allocator.py).

@@ -6,6 +6,11 @@ L2-normalised CLIP feature (``e`` = CLIP's embedding width, 512 for ViT-B/16) to
 added to every context vector: the class prompts become ``[SOS] v_1+pi(x) ... v_m+pi(x) [CLASS] . [EOT]``
 and so the class text features depend on the image. Text is therefore encoded per image; ``chunk``
 images are encoded together (``chunk * C`` sequences) to bound memory.
+
+This is the authors' code as it behaves (KaiyangZhou/CoOp at ``ff61507``, ``trainers/cocoop.py``;
+checked against its golden trace in ``tests/fixtures/reference_traces/cocoop``): word initialisation
+follows CoOp's rule, the context length being the number of words of ``ctx_init`` (cocoop.py:75-83);
+the meta-net is cocoop.py:95-99; the forward and loss cocoop.py:174-194.
 """
 
 from __future__ import annotations
@@ -19,19 +24,34 @@ from torch import nn
 from hicropl.clip.encoders import TextPrompts
 from hicropl.clip.load import CLIPBackbone
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, register_method
-from hicropl.methods.prompt_helpers import ClassPromptTokens, init_context
+from hicropl.methods.prompt_helpers import ClassPromptTokens, clean_init, random_context, words_context
 from hicropl.typed_config import require
+
+RANDOM_N_CTX = 16  # TRAINER.COCOOP.N_CTX default, CoOp train.py:98
 
 
 @dataclass
 class CoCoOpConfig(MethodConfig):
-    n_ctx: int = 4  # context length m
-    ctx_init: str = "a photo of a"  # words that initialise the context ("" = N(0, 0.02))
-    chunk: int = 8  # images whose class prompts are encoded in one text-encoder call
+    """Defaults: the published config ``configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml``."""
+
+    # Context length m of a random context (null: N_CTX's default 16, train.py:98). With ctx_init the length
+    # is the number of its words (cocoop.py:78): leave it null or give that number.
+    n_ctx: int | None = None
+    ctx_init: str = "a photo of a"  # CTX_INIT of vit_b16_c4_ep10_batch1_ctxv1.yaml ("" = N(0, 0.02))
+    chunk: int = 8  # images whose class prompts are encoded in one text-encoder call (memory only)
 
     def __post_init__(self) -> None:
-        require(self.n_ctx >= 1, "n_ctx", f"must be >= 1, got {self.n_ctx}")
+        require(self.n_ctx is None or self.n_ctx >= 1, "n_ctx", f"must be >= 1, got {self.n_ctx}")
         require(self.chunk >= 1, "chunk", f"must be >= 1, got {self.chunk}")
+        if self.ctx_init:
+            words = len(clean_init(self.ctx_init).split(" "))
+            require(
+                self.n_ctx in (None, words),
+                "n_ctx",
+                f"{self.n_ctx} with ctx_init {self.ctx_init!r}: the authors' code sets the context length to the "
+                f"number of words of ctx_init ({words}) whatever N_CTX says (trainers/cocoop.py:78); leave n_ctx "
+                f"unset or set it to {words}",
+            )
 
 
 class MetaNet(nn.Sequential):
@@ -55,7 +75,10 @@ class CoCoOp(ClassPromptTokens[CoCoOpConfig]):
         self, config: CoCoOpConfig, backbone: CLIPBackbone, classes: ClassSet, runtime: MethodRuntime | None = None
     ) -> None:
         super().__init__(config, backbone, classes, runtime)
-        init = init_context(backbone, config.n_ctx, config.ctx_init)
+        if config.ctx_init:
+            init = words_context(backbone, config.ctx_init)
+        else:
+            init = random_context(config.n_ctx or RANDOM_N_CTX, backbone.text_width)
         self.prompt_prefix = init.prefix
         self.ctx = nn.Parameter(init.vectors)
         self.meta_net = MetaNet(backbone.embed_dim, backbone.text_width)
@@ -69,11 +92,15 @@ class CoCoOp(ClassPromptTokens[CoCoOpConfig]):
 
     def text_features_for(self, image_features: torch.Tensor) -> torch.Tensor:
         """Normalised class text features per image ``[B, C, e]`` for normalised image features ``[B, e]``."""
-        parts = []
-        for begin in range(0, image_features.shape[0], self.config.chunk):
-            contexts = self.conditioned_context(image_features[begin : begin + self.config.chunk])
-            parts.append(self._encode(contexts))
-        return torch.cat(parts)
+        contexts = self.conditioned_context(image_features)  # the meta-net sees the whole batch (cocoop.py:148)
+        chunk = self._chunk
+        return torch.cat([self._encode(contexts[begin : begin + chunk]) for begin in range(0, len(contexts), chunk)])
+
+    @property
+    def _chunk(self) -> int:
+        """Images whose prompts one text-encoder call encodes: one in the authors' operation order
+        (cocoop.py:184), so that every matmul has their row count."""
+        return 1 if self.backbone.reference_order else self.config.chunk
 
     def _encode(self, contexts: torch.Tensor) -> torch.Tensor:
         batch, m, width = contexts.shape
@@ -92,12 +119,15 @@ class CoCoOp(ClassPromptTokens[CoCoOpConfig]):
         self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
     ) -> MethodOutput:
         image = F.normalize(self.backbone.encode_image(images).float(), dim=-1)
-        parts = []
-        for begin in range(0, image.shape[0], self.config.chunk):
-            chunk = image[begin : begin + self.config.chunk]
-            text = self._encode(self.conditioned_context(chunk))
-            parts.append(torch.einsum("be,bce->bc", chunk, text))
-        logits = self.logit_scale() * torch.cat(parts)
+        contexts = self.conditioned_context(image)  # the meta-net sees the whole batch (cocoop.py:148)
+        scaled = self.logit_scale() * image
+        rows = []
+        chunk = self._chunk
+        for begin in range(0, image.shape[0], chunk):
+            text = self._encode(contexts[begin : begin + chunk])
+            # One image at a time, scaled first: the authors' order (cocoop.py:184-189).
+            rows += [scaled[begin + i] @ text[i].t() for i in range(text.shape[0])]
+        logits = torch.stack(rows)
         if labels is None:
             return MethodOutput(logits=logits)
         ce = F.cross_entropy(logits, labels)

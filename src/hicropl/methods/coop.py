@@ -1,17 +1,24 @@
 """CoOp: Context Optimization (Zhou et al., "Learning to Prompt for Vision-Language Models", IJCV 2022).
 
 The class prompt is ``[SOS] [V]_1 ... [V]_m [CLASS] . [EOT]``: ``m`` learnable context vectors in the
-text encoder's first layer, everything else frozen. Options from the paper:
+text encoder's first layer, everything else frozen. This is the authors' code as it behaves
+(KaiyangZhou/CoOp at ``ff61507``, ``trainers/coop.py``; checked against its golden traces in
+``tests/fixtures/reference_traces/coop``):
 
-* ``ctx_init``: initialise the context from words (e.g. "a photo of a") instead of N(0, 0.02). Unlike
-  the authors' code, which replaces ``n_ctx`` by the number of init words, ``n_ctx`` is kept and the
-  library-wide rule of :mod:`hicropl.methods.prompt_helpers` applies (CoOp's own behaviour is
-  ``n_ctx`` = the init's token count, e.g. ``n_ctx: 4`` for "a photo of a");
-* ``csc``: class-specific context (one ``[m, d]`` context per class) instead of a unified one;
+* ``ctx_init``: initialise the context from words (e.g. "a photo of a") instead of N(0, 0.02)
+  (coop.py:72-91). The context length is then the number of words of ``ctx_init`` (coop.py:75), so
+  ``n_ctx`` is left unset (or given that number); a word of several BPE tokens leaves its other tokens in
+  the prompt as fixed text (coop.py:79-80, 110);
+* ``csc``: class-specific context, one ``[m, d]`` context per class (coop.py:84-89). The authors read
+  it only for a random context and silently learn one shared context with ``ctx_init``; that
+  combination is refused here rather than ignored;
 * ``class_token_position``: the class token at the ``end`` (default), in the ``middle`` of the
-  context (after ``m // 2`` vectors), or in ``front`` of it.
+  context (after ``m // 2`` vectors) or in ``front`` of it (coop.py:126-177). As in the authors' code
+  the class name is the ``len(tokenize(name))`` tokens after position ``m`` of the prompt (coop.py:99,
+  142), so with word init the init words are split around the name ("a photo [name] of a .").
 
-Logits are ``logit_scale * cos(image, text)`` with CLIP's frozen temperature; the loss is cross-entropy.
+Logits are ``logit_scale * cos(image, text)`` with CLIP's frozen temperature (coop.py:195-208); the loss
+is cross-entropy (coop.py:272-273).
 """
 
 from __future__ import annotations
@@ -28,19 +35,48 @@ from hicropl.clip.features import readable
 from hicropl.clip.load import CLIPBackbone
 from hicropl.errors import ConfigError
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, register_method
-from hicropl.methods.prompt_helpers import ClassPromptTokens, init_context
+from hicropl.methods.prompt_helpers import ClassPromptTokens, clean_init, random_context, words_context
 from hicropl.typed_config import require
+
+RANDOM_N_CTX = 16  # TRAINER.COOP.N_CTX default, CoOp train.py:91
 
 
 @dataclass
 class CoOpConfig(MethodConfig):
-    n_ctx: int = 16  # context length m
-    ctx_init: str = ""  # words that initialise the context ("" = N(0, 0.02))
-    csc: bool = False  # class-specific context
-    class_token_position: Literal["end", "middle", "front"] = "end"
+    """Defaults are the authors' (CoOp ``train.py:90-95``); the published protocols set the rest (configs/coop)."""
+
+    # Context length m of a random context (null: N_CTX's default 16, train.py:91). With ctx_init the length
+    # is the number of its words (coop.py:75): leave it null or give that number.
+    n_ctx: int | None = None
+    ctx_init: str = ""  # CTX_INIT "" (train.py:93): random N(0, 0.02) context
+    csc: bool = False  # CSC False (train.py:92): one context shared by all classes
+    class_token_position: Literal["end", "middle", "front"] = "end"  # CLASS_TOKEN_POSITION "end" (train.py:95)
 
     def __post_init__(self) -> None:
-        require(self.n_ctx >= 1, "n_ctx", f"must be >= 1, got {self.n_ctx}")
+        require(self.n_ctx is None or self.n_ctx >= 1, "n_ctx", f"must be >= 1, got {self.n_ctx}")
+        if self.ctx_init:
+            words = len(clean_init(self.ctx_init).split(" "))
+            require(
+                self.n_ctx in (None, words),
+                "n_ctx",
+                f"{self.n_ctx} with ctx_init {self.ctx_init!r}: the authors' code sets the context length to the "
+                f"number of words of ctx_init ({words}) whatever N_CTX says (trainers/coop.py:75); leave n_ctx unset "
+                f"or set it to {words}",
+            )
+            require(
+                not self.csc,
+                "csc",
+                f"true with ctx_init {self.ctx_init!r}: the authors' code ignores CSC when CTX_INIT is set and learns "
+                "one context shared by all classes (trainers/coop.py:72-89); set csc: false for that, or ctx_init: '' "
+                "for class-specific random contexts",
+            )
+
+    @property
+    def context_length(self) -> int:
+        """The number of learnable context vectors m the authors' code uses for these settings."""
+        if self.ctx_init:
+            return len(clean_init(self.ctx_init).split(" "))
+        return self.n_ctx if self.n_ctx is not None else RANDOM_N_CTX
 
 
 def class_token_layout(tokens: torch.Tensor, name_lengths: list[int], n_ctx: int, position: str) -> torch.Tensor:
@@ -76,12 +112,11 @@ class CoOp(ClassPromptTokens[CoOpConfig]):
     ) -> None:
         super().__init__(config, backbone, classes, runtime)
         cfg = config
-        init = init_context(backbone, cfg.n_ctx, cfg.ctx_init, per_class=len(classes) if cfg.csc else None)
-        if cfg.class_token_position != "end" and init.fixed_words:
-            raise ConfigError(
-                f"ctx_init: {cfg.ctx_init!r} is longer than n_ctx={cfg.n_ctx} tokens; with class_token_position="
-                f"{cfg.class_token_position!r} the whole context must be learnable: raise n_ctx or shorten ctx_init"
-            )
+        if cfg.ctx_init:
+            init = words_context(backbone, cfg.ctx_init)
+        else:
+            per_class = len(classes) if cfg.csc else None
+            init = random_context(cfg.context_length, backbone.text_width, per_class)
         self.prompt_prefix = init.prefix
         self.ctx = nn.Parameter(init.vectors)
         self._csc_classes = classes.names if cfg.csc else None
@@ -99,19 +134,20 @@ class CoOp(ClassPromptTokens[CoOpConfig]):
         tokens = self.tokenized_prompts
         if self.config.class_token_position != "end":
             lengths = self._name_lengths(tokens, classes)
-            index = class_token_layout(tokens, lengths, self.config.n_ctx, self.config.class_token_position)
+            index = class_token_layout(tokens, lengths, self.ctx.shape[-2], self.config.class_token_position)
             self.register_buffer("layout_index", index, persistent=False)
 
     def _name_lengths(self, tokens: torch.Tensor, classes: ClassSet) -> list[int]:
-        """BPE length of each class name, checked against its place in the tokenized prompt."""
-        start = 1 + self.config.n_ctx
+        """BPE length of each class name tokenized on its own (coop.py:99), checked against its place in
+        the tokenized prompt: the authors' layout is only right where the two agree."""
+        start = 1 + self.backbone.tokenizer.count(self.prompt_prefix)
         lengths = []
         for row, name in zip(tokens.tolist(), classes.names, strict=True):
             ids = self.backbone.tokenizer.encode(readable(name))
             if row[start : start + len(ids)] != ids:
                 raise ValueError(
-                    f"class name {name!r} tokenizes differently inside the prompt; rename it (e.g. drop trailing "
-                    "punctuation) or use class_token_position='end'"
+                    f"class name {name!r} tokenizes differently inside the prompt, so the authors' layout would "
+                    "misplace it; rename it (e.g. drop trailing punctuation) or use class_token_position='end'"
                 )
             lengths.append(len(ids))
         return lengths

@@ -3,8 +3,17 @@
 Deep language prompts in the first ``depth`` text layers (the first-layer context word-initialised
 from ``ctx_init``); the vision prompts of the same layers are not learned on their own but produced by
 a coupling function from the language prompts: ``P_vision[i] = F_i(P_text[i])`` with one
-``Linear(d_text, d_vision)`` per layer (``couplings[0]`` maps the first-layer context). As in the
-authors' code, the deeper couplings ``couplings[1:]`` start from one shared initialisation (clones).
+``Linear(d_text, d_vision)`` per layer (``couplings[0]`` maps the first-layer context).
+
+This is the authors' code as it behaves (muzairkhattak/multimodal-prompt-learning at ``69bce21``,
+``trainers/maple.py`` and ``clip/model.py``; checked against its golden traces in
+``tests/fixtures/reference_traces/maple``): the first-layer context and its coupling ``proj``
+(maple.py:84-105), the deeper text prompts ``compound_prompts_text`` (maple.py:111-114) and their
+couplings ``compound_prompt_projections``, deep copies of one freshly initialised Linear that start
+identical (maple.py:116-117), all recomputed at every forward (maple.py:159-176, 189-199). Word
+initialisation follows MaPLe's rule (:mod:`hicropl.methods.prompt_helpers`): only contexts of at most
+4 vectors are word-initialised (maple.py:84); a longer one with ``ctx_init`` is refused, where the
+authors silently ignore ``ctx_init``.
 """
 
 from __future__ import annotations
@@ -19,19 +28,30 @@ from torch import nn
 from hicropl.clip.encoders import ImagePrompts, TextPrompts
 from hicropl.clip.load import CLIPBackbone
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, register_method
-from hicropl.methods.prompt_helpers import ClassPromptTokens, check_depth, deep_prompts, init_context
+from hicropl.methods.prompt_helpers import (
+    ClassPromptTokens,
+    check_depth,
+    check_word_init_length,
+    deep_prompts,
+    leading_tokens_context,
+    random_context,
+)
 from hicropl.typed_config import require
 
 
 @dataclass
 class MaPLeConfig(MethodConfig):
-    n_ctx: int = 2  # prompt length in both branches
-    depth: int = 9  # prompted layers J, counting the first
-    ctx_init: str = "a photo of a"
+    """Defaults: MaPLe's ``train.py:105-109`` and the published base-to-novel config
+    ``configs/trainers/MaPLe/vit_b16_c2_ep5_batch4_2ctx.yaml`` (they agree)."""
+
+    n_ctx: int = 2  # N_CTX: prompt length in both branches
+    depth: int = 9  # PROMPT_DEPTH J: prompted layers, counting the first (maple.py:80 asserts >= 1)
+    ctx_init: str = "a photo of a"  # CTX_INIT ("" = N(0, 0.02) with "X" placeholders)
 
     def __post_init__(self) -> None:
         require(self.n_ctx >= 1, "n_ctx", f"must be >= 1, got {self.n_ctx}")
         require(self.depth >= 1, "depth", f"must be >= 1, got {self.depth}")
+        check_word_init_length(self.n_ctx, self.ctx_init, "n_ctx", "trainers/maple.py:84")
 
 
 @register_method
@@ -45,7 +65,10 @@ class MaPLe(ClassPromptTokens[MaPLeConfig]):
         super().__init__(config, backbone, classes, runtime)
         cfg = config
         check_depth(cfg.depth, min(backbone.text_layers, backbone.vision_layers), "depth")
-        init = init_context(backbone, cfg.n_ctx, cfg.ctx_init)
+        if cfg.ctx_init:
+            init = leading_tokens_context(backbone, cfg.ctx_init, cfg.n_ctx)
+        else:
+            init = random_context(cfg.n_ctx, backbone.text_width)
         self.prompt_prefix = init.prefix
         self.text_prompts = nn.ParameterList([nn.Parameter(init.vectors)])
         self.text_prompts.extend(deep_prompts(cfg.depth - 1, cfg.n_ctx, backbone.text_width))

@@ -5,15 +5,19 @@ All encoding still goes through :meth:`CLIPBackbone.encode_text` / ``encode_imag
 :class:`~hicropl.clip.encoders.TextPrompts` / :class:`~hicropl.clip.encoders.ImagePrompts`; these
 helpers only build the tensors handed to those injection points.
 
-Word initialisation (CoOp's ``ctx_init``, also used by CoCoOp, KgCoOp, IVLP and MaPLe), for a
-context of ``m`` tokens and init words that tokenize to ``n`` BPE tokens:
+Word initialisation (``ctx_init``) follows each method's authors, who use one of two rules:
 
-* ``n >= m``: the first ``m`` tokens of the words become the learnable context; the remaining words
-  stay in the prompt as fixed text (MaPLe/IVLP: ``m=2`` with "a photo of a" learns "a photo" and keeps
-  "of a"). The prompt prefix is the init text itself.
-* ``n < m``: the first ``n`` context vectors are the words' embeddings, the others are drawn from
-  N(0, 0.02); the prompt prefix is ``m`` placeholder tokens.
-* no init: all ``m`` vectors from N(0, 0.02) (CoOp's random init), placeholder prefix.
+* CoOp's (CoOp, CoCoOp, KgCoOp; KaiyangZhou/CoOp ``trainers/coop.py:72-80``): the context length is
+  the number of space-separated words of ``ctx_init``, whatever ``N_CTX`` says
+  (:func:`words_context`);
+* MaPLe's (MaPLe, IVLP; muzairkhattak/multimodal-prompt-learning ``trainers/maple.py:84-92``): the
+  context length ``m`` is given, and only ``m <= 4`` is word-initialised (:func:`leading_tokens_context`).
+
+Either way the context starts as the token embeddings at positions ``1..m`` of the tokenized
+``ctx_init``, the class prompts are ``"<ctx_init> <class name>."`` and the learnable vectors replace
+positions ``1..m`` of their tokens: init tokens beyond ``m`` stay in the prompt as fixed text (MaPLe
+with ``m = 2`` and "a photo of a" learns "a photo" and keeps "of a"). Without ``ctx_init`` the vectors
+are drawn from N(0, 0.02) and the prompt text has one "X" placeholder per vector.
 """
 
 from __future__ import annotations
@@ -43,15 +47,8 @@ def normal_prompt(*shape: int, std: float = INIT_STD) -> torch.Tensor:
 
 
 def clean_init(ctx_init: str) -> str:
-    return ctx_init.replace("_", " ").strip()
-
-
-@torch.no_grad()
-def word_embeddings(backbone: CLIPBackbone, text: str) -> torch.Tensor:
-    """Frozen token embeddings of ``text`` without SOS/EOT: ``[n_tokens, text_width]`` fp32 on the CPU."""
-    n_tokens = backbone.tokenizer.count(text)
-    tokens = backbone.tokenize([text])
-    return backbone.text_encoder.token_embeddings(tokens)[0, 1 : 1 + n_tokens].float().cpu()
+    """The authors replace ``_`` by spaces and nothing else (a stray space counts as a word for CoOp)."""
+    return ctx_init.replace("_", " ")
 
 
 @dataclass
@@ -59,43 +56,57 @@ class ContextInit:
     """The initial learnable context and the prompt text it sits in.
 
     ``vectors``: ``[m, d]`` (shared) or ``[C, m, d]`` (class-specific). ``prefix``: the text before the
-    class name in every class prompt. ``n_words``: context positions initialised from words.
+    class name in every class prompt.
     """
 
     vectors: torch.Tensor
     prefix: str
-    n_words: int
-
-    @property
-    def fixed_words(self) -> bool:
-        """True when the init words are longer than the context and the rest stays as fixed text."""
-        return self.prefix != placeholder(self.vectors.shape[-2])
 
 
-def init_context(
-    backbone: CLIPBackbone,
-    n_ctx: int,
-    ctx_init: str = "",
-    *,
-    width: int | None = None,
-    per_class: int | None = None,
-) -> ContextInit:
-    """The first-layer text context of ``n_ctx`` tokens (see the module docstring for the rule).
-
-    ``per_class=C`` gives class-specific vectors ``[C, m, d]``, each class initialised alike.
-    """
-    width = width or backbone.text_width
+def random_context(n_ctx: int, width: int, per_class: int | None = None) -> ContextInit:
+    """N(0, 0.02) vectors ``[m, d]`` (``[C, m, d]`` with ``per_class=C``) behind ``m`` placeholders."""
     shape = (per_class, n_ctx, width) if per_class is not None else (n_ctx, width)
+    return ContextInit(normal_prompt(*shape), placeholder(n_ctx))
+
+
+@torch.no_grad()
+def _leading_embeddings(backbone: CLIPBackbone, text: str, count: int, field: str) -> torch.Tensor:
+    """Frozen token embeddings at positions ``1..count`` of ``tokenize(text)``: ``[count, d]`` fp32 CPU."""
+    n_tokens = backbone.tokenizer.count(text)
+    if n_tokens < count:
+        raise ConfigError(
+            f"{field}: {text!r} has {n_tokens} tokens but the context has {count} vectors. The authors' code "
+            f"would take the end-of-text and padding embeddings as context and overwrite the first class-name "
+            f"tokens of every prompt with them; use at most {n_tokens} context vectors or longer init words."
+        )
+    tokens = backbone.tokenize([text])
+    return backbone.text_encoder.token_embeddings(tokens)[0, 1 : 1 + count].float().cpu().clone()
+
+
+def words_context(backbone: CLIPBackbone, ctx_init: str) -> ContextInit:
+    """CoOp's rule: ``m`` = the number of space-separated words of ``ctx_init`` (coop.py:75)."""
     init = clean_init(ctx_init)
-    if not init:
-        return ContextInit(normal_prompt(*shape), placeholder(n_ctx), 0)
-    words = word_embeddings(backbone, init)
-    if words.shape[0] >= n_ctx:
-        vectors = words[:n_ctx].expand(shape).clone()
-        return ContextInit(vectors, init, n_ctx)
-    vectors = normal_prompt(*shape)
-    vectors[..., : words.shape[0], :] = words
-    return ContextInit(vectors, placeholder(n_ctx), words.shape[0])
+    return ContextInit(_leading_embeddings(backbone, init, len(init.split(" ")), "ctx_init"), init)
+
+
+def leading_tokens_context(backbone: CLIPBackbone, ctx_init: str, n_ctx: int) -> ContextInit:
+    """MaPLe's rule: the first ``n_ctx`` tokens of ``ctx_init`` (maple.py:91); the caller checks ``n_ctx <= 4``."""
+    init = clean_init(ctx_init)
+    return ContextInit(_leading_embeddings(backbone, init, n_ctx, "ctx_init"), init)
+
+
+MAPLE_MAX_WORD_INIT = 4  # maple.py:84 / independentVL.py:82: ``if ctx_init and n_ctx <= 4``
+
+
+def check_word_init_length(n_ctx: int, ctx_init: str, field: str, source: str) -> None:
+    """MaPLe and IVLP word-initialise only contexts of at most 4 vectors; longer ones silently ignore
+    ``ctx_init``. Refuse instead of ignoring the user's setting."""
+    if ctx_init and n_ctx > MAPLE_MAX_WORD_INIT:
+        raise ConfigError(
+            f"{field}: {n_ctx} with ctx_init {ctx_init!r}: the authors' code ({source}) initialises words only "
+            f"for at most {MAPLE_MAX_WORD_INIT} context vectors and otherwise ignores ctx_init (random N(0, 0.02) "
+            "context, 'X' placeholders). Set ctx_init: '' for that, or at most 4 vectors."
+        )
 
 
 def class_prompt_texts(prefix: str, classnames: Sequence[str]) -> list[str]:

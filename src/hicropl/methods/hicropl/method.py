@@ -13,6 +13,7 @@ Logits (Eq. 4) fuse prompted and frozen features: ``f_I = norm(norm(img) + norm(
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -143,31 +144,37 @@ class HiCroPL(PromptMethod[HiCroPLConfig]):
 
     # --- forward --------------------------------------------------------------------------------
     def _encode_text(self, text_layers: list[torch.Tensor]) -> torch.Tensor:
-        # The official variant is checked element by element against the authors' numbers, so it keeps
-        # the plain summation order (see hicropl.clip.encoders).
-        prompts = TextPrompts(layers=text_layers, reference_order=self._reference_order)
-        return self.backbone.encode_text(self.tokenized_prompts, prompts)
+        return self.backbone.encode_text(self.tokenized_prompts, TextPrompts(layers=text_layers))
 
-    @property
-    def _reference_order(self) -> bool:
-        return self.config.variant == "official"
+    def _operation_order(self) -> contextlib.AbstractContextManager[None]:
+        """The official variant promises the authors' numbers bit for bit, so it always runs under the
+        backbone's reference order (see hicropl.clip.encoders); the paper variant runs under whatever
+        order the backbone is set to."""
+        if self.config.variant == "official":
+            return self.backbone.using_reference_order()
+        return contextlib.nullcontext()
 
     def class_features(self) -> torch.Tensor:
-        text_layers, _ = self.prompt_learner()
-        return self._encode_text(text_layers)
+        with self._operation_order():
+            text_layers, _ = self.prompt_learner()
+            return self._encode_text(text_layers)
 
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
     ) -> MethodOutput:
+        with self._operation_order():
+            return self._forward(images, labels, frozen_image)
+
+    def _forward(
+        self, images: torch.Tensor, labels: torch.Tensor | None, frozen_image: torch.Tensor | None
+    ) -> MethodOutput:
         if frozen_image is None:
             with torch.no_grad():
-                frozen_image = self.backbone.encode_image(images, ImagePrompts(reference_order=self._reference_order))
+                frozen_image = self.backbone.encode_image(images)
         frozen_image = F.normalize(frozen_image.float().to(images.device), dim=-1)
         text_layers, visual_layers = self.prompt_learner()
         text = self._class_cache if self._class_cache is not None else self._encode_text(text_layers)
-        image = self.backbone.encode_image(
-            images, ImagePrompts(layers=visual_layers, reference_order=self._reference_order)
-        )
+        image = self.backbone.encode_image(images, ImagePrompts(layers=visual_layers))
         frozen_text = self.frozen_text.mean
         if labels is not None and self.training and self.config.frozen_text == "llm_random":
             frozen_text = self.frozen_text.sample()
