@@ -135,3 +135,21 @@ def test_length_grouping_matches_one_group_and_plain(tiny_backbone, monkeypatch)
     finally:
         encoder.group_lengths = True
     assert_same_features_and_grads(grouped, single)
+
+
+def test_reference_order_is_the_plain_full_length_computation(tiny_backbone):
+    # The authors' order: every sequence at its full context length, no shared prefix, open_clip's MLP.
+    tokens = tiny_backbone.tokenize(SENTENCES)
+    layers = _prompts(tiny_backbone, 3, 3)
+    text = tiny_backbone.text_encoder
+    with torch.no_grad(), tiny_backbone.using_reference_order():
+        exact = tiny_backbone.encode_text(tokens, TextPrompts(layers=layers))
+    text.share_prefix, text.fuse_mlp = False, False
+    try:
+        with torch.no_grad():
+            plain = text(tokens, TextPrompts(layers=layers), truncate=False)
+            truncated = text(tokens, TextPrompts(layers=layers), truncate=True)
+    finally:
+        text.share_prefix, text.fuse_mlp = True, True
+    assert torch.equal(exact, plain)
+    torch.testing.assert_close(exact, truncated, atol=1e-5, rtol=0)  # truncation is exact up to round-off

@@ -5,7 +5,11 @@ and ``<config>/trace.pt``. Everything a replay needs comes from the manifest: th
 (translated by :mod:`hicropl.methods.authors_config`), the class names, the optimizer and the call
 sequence. The initial state (``state.*``, the authors' names) is loaded through
 :mod:`hicropl.methods.authors_names`; then each call is replayed and its logits, loss and loss terms,
-every gradient, every parameter after the step and the optimizer state are compared.
+every gradient, every parameter after the step and the optimizer state are compared. Each call starts
+from the parameters the trace recorded after the previous one (already compared), as the traces'
+READMEs suggest, so that float32 round-off cannot compound over the calls: the baselines replay bit
+for bit either way, HiCroPL's trace carries a ~1e-6 offset in its plain CLIP features that the
+compounded run would amplify.
 
 Tolerances: 1e-5 absolute or relative per element for values; gradients 2e-5 of the tensor's largest
 entry (near-zero entries of a gradient carry the round-off of sums over much larger terms).

@@ -332,6 +332,18 @@ def test_ivlp_fixed_words_and_a_switched_off_branch(tiny_backbone):
         build("ivlp", tiny_backbone, depth_text=0, depth_vision=2)
 
 
+def test_ivlp_defaults_are_the_maple_repository_config():
+    # configs/trainers/IVLP/vit_b16_c2_ep5_batch4_2+2ctx.yaml of muzairkhattak/multimodal-prompt-learning.
+    cfg = build_config("ivlp", {})
+    assert (cfg.n_ctx_text, cfg.n_ctx_vision, cfg.depth_text, cfg.depth_vision, cfg.ctx_init) == (
+        2,
+        2,
+        12,
+        12,
+        "a photo of a",
+    )
+
+
 def test_ivlp_language_only_has_no_vision_prompts(tiny_backbone, monkeypatch):
     # The MaPLe repository's vit_b16_c2_ep5_batch4_4ctx_language_only.yaml: N_CTX_VISION 0, depth 0.
     x = images(n=2)
