@@ -31,11 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+
+# open_clip's blocks, towers and models. open_clip ships no type information, and torch types a
+# submodule attribute as ``Tensor | Module``, so the attribute paths of open_clip's modules are
+# typed ``Any`` here rather than cast at every use.
+OpenClipBlock = Any
+OpenClipModule = Any
 
 PromptLayers = Sequence[torch.Tensor | None]
 
@@ -86,7 +93,7 @@ class _BlockRunner(nn.Module):
 
     def run(
         self,
-        block: nn.Module,
+        block: OpenClipBlock,
         x: torch.Tensor,
         attn_mask: torch.Tensor | None,
         keep: int | None = None,
@@ -103,7 +110,7 @@ class _BlockRunner(nn.Module):
 
 
 def _module_block(
-    block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None, keep: int, fused_mlp: bool = False
+    block: OpenClipBlock, x: torch.Tensor, attn_mask: torch.Tensor | None, keep: int, fused_mlp: bool = False
 ) -> torch.Tensor:
     return block(x, attn_mask=attn_mask)[:, :keep]
 
@@ -111,7 +118,7 @@ def _module_block(
 _QUICK_GELU_SCALE = 1.702
 
 
-def _mlp_residual(block: nn.Module, x: torch.Tensor, fused: bool) -> torch.Tensor:
+def _mlp_residual(block: OpenClipBlock, x: torch.Tensor, fused: bool) -> torch.Tensor:
     """``x + ls_2(mlp(ln_2(x)))``.
 
     Fused QuickGELU: with s = 1.702, scaling ln_2's affine parameters and c_fc's bias by s gives
@@ -128,19 +135,20 @@ def _mlp_residual(block: nn.Module, x: torch.Tensor, fused: bool) -> torch.Tenso
     return torch.add(x, out.to(x.dtype), alpha=1.0 / s)
 
 
-def _has_fusable_mlp(block: nn.Module) -> bool:
+def _has_fusable_mlp(block: OpenClipBlock) -> bool:
     mlp, ln = getattr(block, "mlp", None), getattr(block, "ln_2", None)
     if not isinstance(mlp, nn.Sequential) or [name for name, _ in mlp.named_children()] != ["c_fc", "gelu", "c_proj"]:
         return False
     linear = all(isinstance(layer, nn.Linear) and layer.bias is not None for layer in (mlp.c_fc, mlp.c_proj))
     # open_clip's LayerNorm or torch's, with affine parameters (LayerNormFp32 changes the dtype path).
-    norm = type(ln).__name__ == "LayerNorm" and isinstance(ln, nn.LayerNorm) and ln.weight is not None
-    norm = norm and ln.bias is not None
+    if not isinstance(ln, nn.LayerNorm) or type(ln).__name__ != "LayerNorm":
+        return False
+    norm = ln.weight is not None and ln.bias is not None
     return linear and norm and type(mlp.gelu).__name__ == "QuickGELU" and isinstance(block.ls_2, nn.Identity)
 
 
 def _batch_first_block(
-    block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None, keep: int, fused_mlp: bool = False
+    block: OpenClipBlock, x: torch.Tensor, attn_mask: torch.Tensor | None, keep: int, fused_mlp: bool = False
 ) -> torch.Tensor:
     """The block's own computation with its own weights, kept batch-first. nn.MultiheadAttention's
     training path transposes to sequence-first, which turns the QKV projection and its backward into
@@ -167,7 +175,7 @@ class PromptedImageEncoder(_BlockRunner):
 
     prune_queries: bool = True
 
-    def __init__(self, visual: nn.Module) -> None:
+    def __init__(self, visual: OpenClipModule) -> None:
         super().__init__()
         unsupported = []
         if getattr(visual, "attn_pool", None) is not None:
@@ -186,7 +194,7 @@ class PromptedImageEncoder(_BlockRunner):
         self._visual = [visual]
 
     @property
-    def visual(self) -> nn.Module:
+    def visual(self) -> OpenClipModule:
         return self._visual[0]
 
     @property
@@ -240,7 +248,7 @@ class PromptedImageEncoder(_BlockRunner):
         return F.normalize(features, dim=-1) if normalize else features
 
 
-def _supports_split_attention(block: nn.Module) -> bool:
+def _supports_split_attention(block: OpenClipBlock) -> bool:
     attn = getattr(block, "attn", None)
     return (
         isinstance(attn, nn.MultiheadAttention)
@@ -255,7 +263,9 @@ def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     return x.view(n, length, heads, width // heads).transpose(1, 2)
 
 
-def _attention(block: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor):
+def _attention(
+    block: OpenClipBlock, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
     attn = block.attn
     heads = attn.num_heads
     out = F.scaled_dot_product_attention(_heads(q, heads), _heads(k, heads), _heads(v, heads), attn_mask=mask)
@@ -264,7 +274,7 @@ def _attention(block: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
 
 def _prefix_suffix_block(
-    block: nn.Module,
+    block: OpenClipBlock,
     prefix: torch.Tensor,
     suffixes: list[torch.Tensor],
     prefix_mask: torch.Tensor,
@@ -347,7 +357,7 @@ class PromptedTextEncoder(_BlockRunner):
     truncate: bool = True  # instance default for calls that do not say; benchmarks switch it off
     group_lengths: bool = True  # shared-prefix suffixes grouped by length (see length_groups)
 
-    def __init__(self, clip: nn.Module) -> None:
+    def __init__(self, clip: OpenClipModule) -> None:
         super().__init__()
         if getattr(clip, "text_pool_type", "argmax") != "argmax":
             raise ValueError(f"prompted text encoding needs argmax (EOT) pooling, not {clip.text_pool_type!r}")
@@ -356,7 +366,7 @@ class PromptedTextEncoder(_BlockRunner):
         self._clip = [clip]
 
     @property
-    def clip(self) -> nn.Module:
+    def clip(self) -> OpenClipModule:
         return self._clip[0]
 
     @property
@@ -422,7 +432,9 @@ class PromptedTextEncoder(_BlockRunner):
         features = projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
         return F.normalize(features, dim=-1) if normalize else features
 
-    def _can_share_prefix(self, layers: PromptLayers, start: int, first, prompts: TextPrompts | None) -> bool:
+    def _can_share_prefix(
+        self, layers: PromptLayers, start: int, first: torch.Tensor | None, prompts: TextPrompts | None
+    ) -> bool:
         if not self.share_prefix or prompts is None or self.reference_order:
             return False
         if prompts.embeddings is not None or start != 1:
