@@ -2,7 +2,7 @@
 
 A protocol says which datasets are trained on (with which shots, seeds and class subset) and what
 is evaluated after training: the training dataset's class subsets, then each target dataset.
-``hicropl.engine.data.planned_evaluations`` expands it for one run; ``hicropl sweep`` into runs.
+The engine expands it for one run (``planned_evaluations``); ``hicropl sweep`` into runs.
 """
 
 from __future__ import annotations
