@@ -103,7 +103,7 @@ def check_data_root(root: str | Path, names: Sequence[str] | None = None) -> lis
             "as described in DATASETS.md"
         )
     # By default the paper's 15 datasets; generated ones (ToyWorld) are checked only when named.
-    from hicropl.data.datasets import BUILTIN_SPECS
+    from hicropl.data.datasets.builtin import BUILTIN_SPECS
 
     default = [spec.name for spec in BUILTIN_SPECS]
     specs = [get_dataset_spec(n) for n in (names if names is not None else default)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hicropl.data.datasets import BUILTIN_SPECS
+from hicropl.data.datasets.builtin import BUILTIN_SPECS
 from hicropl.data.naming import name_key, suggestion
 from hicropl.data.subsample import normalize_subset
 from hicropl.errors import ConfigError

@@ -28,7 +28,7 @@ def _ensure_builtins() -> None:
     if _builtins_loaded:
         return
     _builtins_loaded = True
-    from hicropl.data.datasets import BUILTIN_SPECS
+    from hicropl.data.datasets.builtin import BUILTIN_SPECS
     from hicropl.data.toyworld.datasets import TOYWORLD_SPECS  # generated, not downloaded: see hicropl demo
 
     for spec in (*BUILTIN_SPECS, *TOYWORLD_SPECS):
