@@ -7,7 +7,7 @@ method, so evaluation and the saved checkpoint use the weighted average. The run
 the run checkpoint, so an interrupted run resumes to the same average. PromptSRC's Gaussian prompt
 aggregation (GPA) is the first user (:func:`gaussian_epoch_weights`).
 
-The arithmetic is the authors' (muzairkhattak/PromptSRC ``trainers/promptsrc.py:320-350``): every
+The arithmetic is the authors' (muzairkhattak/PromptSRC ``trainers/promptsrc.py:320-335``): every
 tensor is multiplied by its epoch's weight in its own dtype (the float64 weight acts as a scalar of
 that dtype) and added to the previous sum, in float32 for float32 prompts; the sum is kept on the CPU,
 where these two correctly rounded operations give the same bits as on any device.
@@ -27,8 +27,8 @@ from hicropl.methods.base import PromptMethod
 def gaussian_epoch_weights(num_epochs: int, mean: float, std: float) -> list[float]:
     """``w_e = g(e) / sum_a g(a)`` for epochs ``e = 1..num_epochs``, ``g`` the N(mean, std^2) density.
 
-    The authors' ``get_gauss`` (promptsrc.py:347-349) and its normalisation over ``range(1, N + 1)``
-    (promptsrc.py:264-266), in float64.
+    The authors' ``get_gauss`` and its normalisation over ``range(1, N + 1)`` in ``build_model``
+    (muzairkhattak/PromptSRC ``trainers/promptsrc.py``), in float64.
     """
     if num_epochs < 1:
         raise ConfigError(f"Gaussian epoch weights need at least one epoch, got {num_epochs}")
