@@ -46,9 +46,9 @@ def test_frozen_text_is_the_normalised_mean_of_the_raw_template_features(tiny_ba
                 for name in CLASSNAMES
             ]
         ).float()
-    torch.testing.assert_close(method.frozen_text, F.normalize(raw.mean(dim=1), dim=-1))
+    torch.testing.assert_close(method.frozen_text(), F.normalize(raw.mean(dim=1), dim=-1))
     # CLIP's ensemble (normalise each, then average) is a different target.
-    assert not torch.allclose(method.frozen_text, F.normalize(F.normalize(raw, dim=-1).mean(dim=1), dim=-1))
+    assert not torch.allclose(method.frozen_text(), F.normalize(F.normalize(raw, dim=-1).mean(dim=1), dim=-1))
 
 
 def test_training_loss_is_ce_plus_the_three_self_regulating_terms(tiny_backbone) -> None:
@@ -62,12 +62,12 @@ def test_training_loss_is_ce_plus_the_three_self_regulating_terms(tiny_backbone)
         frozen = F.normalize(tiny_backbone.encode_image(images).float(), dim=-1)
         scale = method.logit_scale()
         logits = scale * image @ text.t()
-        zs = scale * frozen @ method.frozen_text.t()
+        zs = scale * frozen @ method.frozen_text().t()
         p_zs = zs.softmax(dim=1)
         kl = (p_zs * (zs.log_softmax(dim=1) - logits.log_softmax(dim=1))).sum() / logits.numel()
         expected = {
             "ce": F.cross_entropy(logits, labels).item(),
-            "scl_text": 3.0 * (text - method.frozen_text).abs().mean().item(),
+            "scl_text": 3.0 * (text - method.frozen_text()).abs().mean().item(),
             "scl_image": 2.0 * (image - frozen).abs().mean().item(),
             "scl_logits": kl.item(),
         }

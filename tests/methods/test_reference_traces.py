@@ -118,7 +118,7 @@ def _replay_trace(replay: Replay) -> None:
         if "frozen_text.fixed_embeddings_normalized" in trace:
             expected = trace["frozen_text.fixed_embeddings_normalized"]
             replay.deviations.values(
-                "frozen text", method.frozen_text, expected, "frozen_text.fixed_embeddings_normalized"
+                "frozen text", method.frozen_text(), expected, "frozen_text.fixed_embeddings_normalized"
             )
     if replay.config.method == "hicropl":
         if "fixed_embeddings" in trace:

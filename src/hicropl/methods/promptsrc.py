@@ -83,15 +83,30 @@ class PromptSRC(IVLP):
     name = "promptsrc"
     config_class = PromptSRCConfig
     config: PromptSRCConfig
-    frozen_text: torch.Tensor  # W: normalised mean of the raw frozen template features [C, e]
+    _frozen_text: torch.Tensor | None = None
 
     def set_classes(self, classes: ClassSet) -> None:
         super().set_classes(classes)
-        text = template_features(
-            self.backbone, classes.names, promptsrc_templates(), self.runtime.cache_dir, normalize_members=False
-        )
-        self.register_buffer("frozen_text", text.float(), persistent=False)
-        self.runtime.records["frozen_text"] = f"templates:promptsrc{PROMPTSRC_TEMPLATE_COUNT} (mean of raw features)"
+        self._frozen_text = None
+
+    def frozen_text(self) -> torch.Tensor:
+        """W: the normalised mean of the raw frozen template features ``[C, e]``, built on first use (only
+        training needs it, so evaluating on other class sets never encodes their 60 templates)."""
+        if self._frozen_text is None:
+            # In fp32 whatever the training autocast, as the authors' separate fp32 CLIP (promptsrc.py:114).
+            with torch.autocast(self.device.type, enabled=False):
+                text = template_features(
+                    self.backbone,
+                    self.classes.names,
+                    promptsrc_templates(),
+                    self.runtime.cache_dir,
+                    normalize_members=False,
+                )
+            self._frozen_text = text.float().to(self.device)
+            self.runtime.records["frozen_text"] = (
+                f"templates:promptsrc{PROMPTSRC_TEMPLATE_COUNT} (mean of raw features)"
+            )
+        return self._frozen_text
 
     def state_averaging_weights(self, num_epochs: int) -> list[float] | None:
         if not self.config.gpa:
@@ -106,14 +121,15 @@ class PromptSRC(IVLP):
         logits = self.logit_scale() * image @ text.t()
         if labels is None:
             return MethodOutput(logits=logits)
+        frozen_text = self.frozen_text()
         with torch.no_grad():
             if frozen_image is None:
                 frozen_image = self.backbone.encode_image(images)
             frozen = F.normalize(frozen_image.float().to(image.device), dim=-1)
-            frozen_logits = self.logit_scale() * frozen @ self.frozen_text.t()
+            frozen_logits = self.logit_scale() * frozen @ frozen_text.t()
         cfg = self.config
         ce = F.cross_entropy(logits, labels)
-        scl_text = F.l1_loss(text, self.frozen_text, reduction="mean") * cfg.text_loss_weight
+        scl_text = F.l1_loss(text, frozen_text, reduction="mean") * cfg.text_loss_weight
         scl_image = F.l1_loss(image, frozen, reduction="mean") * cfg.image_loss_weight
         scl_logits = (
             F.kl_div(
