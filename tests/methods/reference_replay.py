@@ -16,6 +16,10 @@ also drive the engine's averaging of the trainable state (:mod:`hicropl.engine.s
 code the trainer runs): the method's per-epoch weights against ``gpa.weights``, the running sum after
 each such call against ``<tag>.gpa_accumulator.*``, and, once the last epoch's weight is in (the
 manifest's ``gpa_model_loaded``), the loaded average against ``gpa_loaded.*``; later calls run on it.
+The authors average their frozen CLIP weights too (back to themselves up to float32 rounding; the
+library averages only the trainable state): the first evaluation after the load compares the library's
+own model with the trace's prompts-only diagnostic where it has one, then gives the replay's backbone
+the authors' rounding (:meth:`StateAveraging.round_frozen_weights_as_the_authors`) for the call itself.
 
 Tolerances: 1e-5 absolute or relative per element for values; gradients 2e-5 of the tensor's largest
 entry (near-zero entries of a gradient carry the round-off of sums over much larger terms).
@@ -339,6 +343,7 @@ class StateAveraging:
     weights: list[float]
     total: dict[str, torch.Tensor] | None = None
     epochs_done: int = 0
+    frozen_rounding_pending: bool = False  # the authors' rounding of their frozen weights is still to apply
 
     def end_epoch(self, replay: Replay, call: dict[str, Any]) -> None:
         tag, deviations = call["tag"], replay.deviations
@@ -363,8 +368,21 @@ class StateAveraging:
         frozen_change = replay.spec.get("consistency_checks", {}).get(
             "frozen_weights_max_abs_change_after_gpa_load_by_module"
         )
-        if frozen_change is not None:
-            self.round_frozen_weights_as_the_authors(replay)
+        self.frozen_rounding_pending = frozen_change is not None
+
+    def before_evaluating(self, replay: Replay, call: dict[str, Any]) -> None:
+        """At the first evaluation after the load: the library's own model (trainable state averaged,
+        frozen CLIP untouched) against the trace's prompts-only diagnostic of that call where it has one,
+        then the authors' rounding of the frozen weights for the call itself."""
+        if not self.frozen_rounding_pending:
+            return
+        key = f"diagnostic.{call['tag']}_prompts_only_gpa.logits"
+        if key in replay.trace:
+            with replay.method.evaluating():
+                logits = replay.method(replay.trace[call["batch"]]).logits
+            replay.deviations.values("logits", logits, replay.trace[key], key)
+        self.round_frozen_weights_as_the_authors(replay)
+        self.frozen_rounding_pending = False
 
     def round_frozen_weights_as_the_authors(self, replay: Replay) -> None:
         """The authors average their whole state dict, frozen CLIP included: since the weights sum to 1
@@ -414,6 +432,8 @@ def run_calls(replay: Replay, optimizer: torch.optim.Optimizer, after_call: Call
     for call in replay.spec["calls"]:
         tag = call["tag"]
         if call["mode"] == "eval":
+            if averaging is not None:
+                averaging.before_evaluating(replay, call)
             with method.evaluating():
                 out = method(trace[call["batch"]])
             if after_call:

@@ -186,6 +186,7 @@ def test_a_changed_trace_value_is_reported(tmp_path: Path, key: str) -> None:
         "train1.gpa_accumulator.image_encoder.VPT",
         "gpa_loaded.text_encoder.transformer.resblocks.1.VPT_shallow",
         "eval_after.logits",
+        "diagnostic.eval_after_prompts_only_gpa.logits",
     ],
 )
 def test_a_changed_averaging_or_regulariser_value_is_reported(tmp_path: Path, key: str) -> None:

@@ -60,7 +60,7 @@ def check_epoch_weights(weights: Sequence[float], num_epochs: int, method: str) 
 def trainable_state(method: PromptMethod) -> dict[str, torch.Tensor]:
     """The method's trainable parameters by name (each once), as live tensors."""
     seen: set[int] = set()
-    state = {}
+    state: dict[str, torch.Tensor] = {}
     for name, param in method.named_parameters():
         if param.requires_grad and id(param) not in seen:
             seen.add(id(param))
