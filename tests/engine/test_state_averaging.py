@@ -10,7 +10,8 @@ import torch
 from hicropl.engine.run import train
 from hicropl.engine.state_averaging import add_weighted_state, check_epoch_weights, gaussian_epoch_weights
 from hicropl.errors import ConfigError, TrainingInterrupted
-from hicropl.methods.base import get_method_class, register_method
+from hicropl.methods import base as method_registry
+from hicropl.methods.base import _ensure_builtin_methods
 from tests.engine.engine_testkit import LearnableHead, tiny_run_config
 
 
@@ -29,14 +30,12 @@ class AveragedHead(LearnableHead):
         return [(epoch + 1) / total for epoch in range(num_epochs)]
 
 
-def _register() -> None:
-    try:
-        get_method_class(AveragedHead.name)
-    except ConfigError:
-        register_method(AveragedHead)
+@pytest.fixture
+def averaged_head(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registered for the test only, so that it never shows up in other tests' method lists."""
+    _ensure_builtin_methods()
+    monkeypatch.setitem(method_registry._REGISTRY, AveragedHead.name, AveragedHead)
 
-
-_register()
 
 OVERRIDES = ("train.epochs=3", "sched.step_per=step")
 
@@ -77,7 +76,7 @@ def _end_of_epoch_states(states: list[tuple[int, int, dict[str, torch.Tensor]]])
     return [last[epoch] for epoch in sorted(last)]
 
 
-def test_the_weighted_average_is_the_trained_state(tmp_path, data_root, tiny_checkpoint) -> None:
+def test_the_weighted_average_is_the_trained_state(tmp_path, data_root, tiny_checkpoint, averaged_head) -> None:
     recorded: list[tuple[int, int, dict[str, torch.Tensor]]] = []
     AveragedHead.built.clear()
 
@@ -97,7 +96,7 @@ def test_the_weighted_average_is_the_trained_state(tmp_path, data_root, tiny_che
         assert not torch.equal(expected, ends[2][name]), "the average must differ from the last epoch's state"
 
 
-def test_an_interrupted_run_resumes_to_the_same_average(tmp_path, data_root, tiny_checkpoint) -> None:
+def test_an_interrupted_run_resumes_to_the_same_average(tmp_path, data_root, tiny_checkpoint, averaged_head) -> None:
     train(_config(data_root, tiny_checkpoint), tmp_path / "a", quiet=True, progress=False)
 
     def stop_after_three_steps(state) -> None:
