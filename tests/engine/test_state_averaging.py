@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hicropl.engine.run import train
-from hicropl.engine.state_averaging import add_weighted_state, check_epoch_weights, gaussian_epoch_weights
+from hicropl.engine.state_averaging import add_weighted_state, check_epoch_weights
 from hicropl.errors import ConfigError, TrainingInterrupted
 from hicropl.methods import base as method_registry
 from hicropl.methods.base import _ensure_builtin_methods
@@ -44,16 +44,7 @@ def _config(data_root, clip, *extra: str):
     return tiny_run_config(data_root, clip, *OVERRIDES, *extra, method=AveragedHead.name)
 
 
-def test_gaussian_weights_are_the_normalised_density() -> None:
-    weights = gaussian_epoch_weights(20, 15, 1)
-    assert sum(weights) == pytest.approx(1.0, abs=1e-15)
-    assert max(range(20), key=weights.__getitem__) == 14  # epoch 15 (1-based) carries the most weight
-    assert weights[13] == weights[15]  # symmetric around the mean
-    assert gaussian_epoch_weights(3, 2, 1)[0] == pytest.approx(0.274068619061197, rel=1e-15)
-    with pytest.raises(ConfigError, match="standard deviation"):
-        gaussian_epoch_weights(3, 2, 0)
-    with pytest.raises(ConfigError, match="no mass"):
-        gaussian_epoch_weights(3, 1e6, 1)
+def test_weights_must_be_one_per_epoch_finite_and_non_negative() -> None:
     with pytest.raises(ConfigError, match="2 state-averaging weights for 3 epochs"):
         check_epoch_weights([0.5, 0.5], 3, "m")
     with pytest.raises(ConfigError, match="finite and >= 0"):

@@ -7,12 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from hicropl.clip.features import imagenet_templates, readable
-from hicropl.engine.state_averaging import gaussian_epoch_weights
 from hicropl.errors import ConfigError
 from hicropl.methods import ClassSet, build_method
 from hicropl.methods.authors_config import config_from_authors
 from hicropl.methods.base import build_config
-from hicropl.methods.promptsrc import PromptSRCConfig, promptsrc_templates
+from hicropl.methods.promptsrc import PromptSRCConfig, gaussian_epoch_weights, promptsrc_templates
 from tests.methods.cases import CLASSNAMES, SMALL_DEEP
 
 CLASSES = ClassSet(CLASSNAMES)
@@ -96,6 +95,18 @@ def test_evaluation_is_the_prompted_logits_only(tiny_backbone) -> None:
     method.train()
     trained = method(images, labels).logits.detach()
     torch.testing.assert_close(evaluated, trained)
+
+
+def test_gaussian_weights_are_the_normalised_density() -> None:
+    weights = gaussian_epoch_weights(20, 15, 1)
+    assert sum(weights) == pytest.approx(1.0, abs=1e-15)
+    assert max(range(20), key=weights.__getitem__) == 14  # epoch 15 (1-based) carries the most weight
+    assert weights[13] == weights[15]  # symmetric around the mean
+    assert gaussian_epoch_weights(3, 2, 1)[0] == pytest.approx(0.274068619061197, rel=1e-15)
+    with pytest.raises(ConfigError, match="standard deviation"):
+        gaussian_epoch_weights(3, 2, 0)
+    with pytest.raises(ConfigError, match="no mass"):
+        gaussian_epoch_weights(3, 1e6, 1)
 
 
 def test_gpa_weights_come_from_the_config(tiny_backbone) -> None:

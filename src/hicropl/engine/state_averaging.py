@@ -5,7 +5,7 @@ epoch) is trained as usual, and at the end of every epoch the trainer adds ``w_e
 running sum of its trainable parameters; at the end of the last epoch the sum is loaded into the
 method, so evaluation and the saved checkpoint use the weighted average. The running sum is part of
 the run checkpoint, so an interrupted run resumes to the same average. PromptSRC's Gaussian prompt
-aggregation (GPA) is the first user (:func:`gaussian_epoch_weights`).
+aggregation (GPA) is the first user (:func:`hicropl.methods.promptsrc.gaussian_epoch_weights`).
 
 The arithmetic is the authors' (muzairkhattak/PromptSRC ``trainers/promptsrc.py:320-335``): every
 tensor is multiplied by its epoch's weight in its own dtype (the float64 weight acts as a scalar of
@@ -22,29 +22,6 @@ import torch
 
 from hicropl.errors import ConfigError
 from hicropl.methods.base import PromptMethod
-
-
-def gaussian_epoch_weights(num_epochs: int, mean: float, std: float) -> list[float]:
-    """``w_e = g(e) / sum_a g(a)`` for epochs ``e = 1..num_epochs``, ``g`` the N(mean, std^2) density.
-
-    The authors' ``get_gauss`` and its normalisation over ``range(1, N + 1)`` in ``build_model``
-    (muzairkhattak/PromptSRC ``trainers/promptsrc.py``), in float64.
-    """
-    if num_epochs < 1:
-        raise ConfigError(f"Gaussian epoch weights need at least one epoch, got {num_epochs}")
-    if not std > 0:
-        raise ConfigError(f"Gaussian epoch weights need a positive standard deviation, got {std}")
-    density = [
-        (1 / (std * math.sqrt(2 * math.pi))) * math.exp(-0.5 * ((epoch - mean) / std) ** 2)
-        for epoch in range(1, num_epochs + 1)
-    ]
-    total = sum(density)
-    if total == 0.0:
-        raise ConfigError(
-            f"Gaussian epoch weights: N({mean}, {std}^2) has no mass on epochs 1..{num_epochs} in float64; "
-            "move the mean into the training epochs or widen the standard deviation"
-        )
-    return [value / total for value in density]
 
 
 def check_epoch_weights(weights: Sequence[float], num_epochs: int, method: str) -> list[float]:

@@ -30,6 +30,7 @@ backbone, where the authors build a second copy of CLIP's image tower.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -37,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from hicropl.clip.features import imagenet_templates, template_features
-from hicropl.engine.state_averaging import gaussian_epoch_weights
+from hicropl.errors import ConfigError
 from hicropl.methods.base import ClassSet, MethodOutput, register_method
 from hicropl.methods.ivlp import IVLP, IVLPConfig
 from hicropl.typed_config import require
@@ -53,6 +54,29 @@ def promptsrc_templates() -> tuple[str, ...]:
     to the front. The order matters only to float round-off of the mean."""
     first = imagenet_templates()[:PROMPTSRC_TEMPLATE_COUNT]
     return (PROMPTSRC_LEADING_TEMPLATE, *(t for t in first if t != PROMPTSRC_LEADING_TEMPLATE))
+
+
+def gaussian_epoch_weights(num_epochs: int, mean: float, std: float) -> list[float]:
+    """``w_e = g(e) / sum_a g(a)`` for epochs ``e = 1..num_epochs``, ``g`` the N(mean, std^2) density.
+
+    The authors' ``get_gauss`` and its normalisation over ``range(1, N + 1)`` in ``build_model``
+    (muzairkhattak/PromptSRC ``trainers/promptsrc.py``), in float64.
+    """
+    if num_epochs < 1:
+        raise ConfigError(f"Gaussian epoch weights need at least one epoch, got {num_epochs}")
+    if not std > 0:
+        raise ConfigError(f"Gaussian epoch weights need a positive standard deviation, got {std}")
+    density = [
+        (1 / (std * math.sqrt(2 * math.pi))) * math.exp(-0.5 * ((epoch - mean) / std) ** 2)
+        for epoch in range(1, num_epochs + 1)
+    ]
+    total = sum(density)
+    if total == 0.0:
+        raise ConfigError(
+            f"Gaussian epoch weights: N({mean}, {std}^2) has no mass on epochs 1..{num_epochs} in float64; "
+            "move the mean into the training epochs or widen the standard deviation"
+        )
+    return [value / total for value in density]
 
 
 @dataclass
