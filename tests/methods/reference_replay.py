@@ -11,6 +11,16 @@ READMEs suggest, so that float32 round-off cannot compound over the calls: the b
 for bit either way, HiCroPL's trace carries a ~1e-6 offset in its plain CLIP features that the
 compounded run would amplify.
 
+Traces whose calls end epochs of an averaged state (``gpa_epoch_weight`` on a call: PromptSRC's GPA)
+also drive the engine's averaging of the trainable state (:mod:`hicropl.engine.state_averaging`, the
+code the trainer runs): the method's per-epoch weights against ``gpa.weights``, the running sum after
+each such call against ``<tag>.gpa_accumulator.*``, and, once the last epoch's weight is in (the
+manifest's ``gpa_model_loaded``), the loaded average against ``gpa_loaded.*``; later calls run on it.
+The authors average their frozen CLIP weights too (back to themselves up to float32 rounding; the
+library averages only the trainable state): the first evaluation after the load compares the library's
+own model with the trace's prompts-only diagnostic where it has one, then gives the replay's backbone
+the authors' rounding (:meth:`StateAveraging.round_frozen_weights_as_the_authors`) for the call itself.
+
 Tolerances: 1e-5 absolute or relative per element for values; gradients 2e-5 of the tensor's largest
 entry (near-zero entries of a gradient carry the round-off of sums over much larger terms).
 """
@@ -29,6 +39,7 @@ from typing import Any
 import torch
 
 from hicropl import load_clip
+from hicropl.engine.state_averaging import add_weighted_state, load_trainable_state, trainable_state
 from hicropl.errors import ConfigError
 from hicropl.methods import ClassSet, PromptMethod, build_method, get_method_class
 from hicropl.methods.authors_config import TRAINER_SECTION, config_from_authors
@@ -322,6 +333,88 @@ def check_trainable(replay: Replay) -> None:
 
 
 CallHook = Callable[[Replay, str, Any], None]
+EPOCH_WEIGHT = "gpa_epoch_weight"  # on a call that ends an epoch of the averaged state
+
+
+@dataclass
+class StateAveraging:
+    """The engine's averaging of the trainable state, fed the epochs the manifest's calls end."""
+
+    weights: list[float]
+    total: dict[str, torch.Tensor] | None = None
+    epochs_done: int = 0
+    frozen_rounding_pending: bool = False  # the authors' rounding of their frozen weights is still to apply
+
+    def end_epoch(self, replay: Replay, call: dict[str, Any]) -> None:
+        tag, deviations = call["tag"], replay.deviations
+        assert self.epochs_done < len(self.weights), f"{tag}: more averaged epochs than the method's weights"
+        weight = self.weights[self.epochs_done]
+        deviations.values("state averaging", weight, torch.tensor(call[EPOCH_WEIGHT]), f"{tag}.{EPOCH_WEIGHT}")
+        self.total = add_weighted_state(self.total, trainable_state(replay.method), weight)
+        self.epochs_done += 1
+        for key, name, value in replay.recorded(f"{tag}.gpa_accumulator."):
+            deviations.values("state averaging", self.total[replay.names.ours_for(name)], value, key)
+        complete = self.epochs_done == len(self.weights)
+        assert complete == bool(call.get("gpa_model_loaded", complete)), (
+            f"{tag}: the authors load the average {'' if call.get('gpa_model_loaded') else 'not '}here, "
+            f"after {self.epochs_done} of {len(self.weights)} epochs"
+        )
+        if not complete:
+            return
+        load_trainable_state(replay.method, self.total)
+        for key, name, value in replay.recorded("gpa_loaded."):
+            if replay.names.classify(name)[0] == "ours":
+                deviations.values("state averaging", replay.param(name), value, key)
+        frozen_change = replay.spec.get("consistency_checks", {}).get(
+            "frozen_weights_max_abs_change_after_gpa_load_by_module"
+        )
+        self.frozen_rounding_pending = frozen_change is not None
+
+    def before_evaluating(self, replay: Replay, call: dict[str, Any]) -> None:
+        """At the first evaluation after the load: the library's own model (trainable state averaged,
+        frozen CLIP untouched) against the trace's prompts-only diagnostic of that call where it has one,
+        then the authors' rounding of the frozen weights for the call itself."""
+        if not self.frozen_rounding_pending:
+            return
+        key = f"diagnostic.{call['tag']}_prompts_only_gpa.logits"
+        if key in replay.trace:
+            with replay.method.evaluating():
+                logits = replay.method(replay.trace[call["batch"]]).logits
+            replay.deviations.values("logits", logits, replay.trace[key], key)
+        self.round_frozen_weights_as_the_authors(replay)
+        self.frozen_rounding_pending = False
+
+    def round_frozen_weights_as_the_authors(self, replay: Replay) -> None:
+        """The authors average their whole state dict, frozen CLIP included: since the weights sum to 1
+        the frozen tensors come back as ``sum_e w_e * W`` in float32, W up to rounding (the manifest's
+        ``frozen_weights_max_abs_change_after_gpa_load_by_module``). This library averages the trainable
+        state only and never touches the frozen backbone; the replay's own backbone gets the authors'
+        rounding here (with the engine's arithmetic), so that the calls after the load compare at the
+        tolerance, not at the rounding's effect (up to 1.8e-5 on the PromptSRC traces' logits)."""
+        backbone = replay.method.backbone
+        frozen = {name: value for name, value in backbone.state_dict().items() if value.is_floating_point()}
+        total = None
+        for weight in self.weights:
+            total = add_weighted_state(total, frozen, weight)
+        assert total is not None
+        with torch.no_grad():
+            for name, value in frozen.items():
+                value.copy_(total[name])
+
+
+def state_averaging(replay: Replay) -> StateAveraging | None:
+    """The averaging the trace's calls drive, with the method's weights for the authors' epoch count."""
+    if not any(EPOCH_WEIGHT in call for call in replay.spec["calls"]):
+        return None
+    epochs = int(authors_cfg(replay.config.method, replay.spec)["OPTIM.MAX_EPOCH"])
+    weights = replay.method.state_averaging_weights(epochs)
+    assert weights is not None, f"the trace averages the state over epochs; {replay.method.name} does not ask for it"
+    if "gpa.weights" in replay.trace:
+        expected = replay.trace["gpa.weights"]
+        replay.deviations.values(
+            "state averaging", torch.tensor(weights, dtype=expected.dtype), expected, "gpa.weights"
+        )
+    return StateAveraging(list(weights))
 
 
 @torch.no_grad()
@@ -335,13 +428,12 @@ def restart_from(replay: Replay, tag: str) -> None:
 def run_calls(replay: Replay, optimizer: torch.optim.Optimizer, after_call: CallHook | None = None) -> None:
     """Replay the manifest's call sequence and compare every recorded output, gradient and state."""
     trace, deviations, method = replay.trace, replay.deviations, replay.method
-    previous = None
+    averaging = state_averaging(replay)
     for call in replay.spec["calls"]:
         tag = call["tag"]
-        if previous is not None:
-            restart_from(replay, previous)
-        previous = tag
         if call["mode"] == "eval":
+            if averaging is not None:
+                averaging.before_evaluating(replay, call)
             with method.evaluating():
                 out = method(trace[call["batch"]])
             if after_call:
@@ -367,6 +459,9 @@ def run_calls(replay: Replay, optimizer: torch.optim.Optimizer, after_call: Call
             deviations.values("params", replay.param(name), value, key)
         for key, name, value in replay.recorded(f"{tag}.momentum_buffer."):
             deviations.gradient(optimizer.state[replay.param(name)]["momentum_buffer"], value, key, "optimizer state")
+        restart_from(replay, tag)
+        if averaging is not None and EPOCH_WEIGHT in call:
+            averaging.end_epoch(replay, call)
     for key, entry, value in replay.recorded("optimizer_state."):
         name, _, slot = entry.rpartition(".")
         state = optimizer.state[replay.param(name)][slot]

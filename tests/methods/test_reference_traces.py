@@ -38,7 +38,7 @@ from tests.methods.reference_replay import (
     torch_threads,
 )
 
-SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple"}
+SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple", "promptsrc"}
 
 
 def _extra(variable: str) -> list[Path]:
@@ -110,6 +110,16 @@ def _replay_trace(replay: Replay) -> None:
         if "frozen_text_features" in trace:
             features = trace["frozen_text_features"]
             replay.deviations.values("frozen text", method.clip_text, features, "frozen_text_features")
+    if replay.config.method == "promptsrc":
+        # The frozen text: the mean of the raw features of the authors' 60 templates, normalised.
+        from hicropl.methods.promptsrc import promptsrc_templates
+
+        assert list(promptsrc_templates()) == spec.get("templates", list(promptsrc_templates()))
+        if "frozen_text.fixed_embeddings_normalized" in trace:
+            expected = trace["frozen_text.fixed_embeddings_normalized"]
+            replay.deviations.values(
+                "frozen text", method.frozen_text(), expected, "frozen_text.fixed_embeddings_normalized"
+            )
     if replay.config.method == "hicropl":
         if "fixed_embeddings" in trace:
             replay.deviations.values(
@@ -162,6 +172,32 @@ def test_a_changed_trace_value_is_reported(tmp_path: Path, key: str) -> None:
     flat = trace[key].reshape(-1)
     index = flat.abs().argmax()
     flat[index] = flat[index] * (1 + 1e-3) + 1e-3  # far beyond round-off, small against the value
+    torch.save(trace, file)
+    with pytest.raises(AssertionError, match=key.replace(".", r"\.")):
+        replay_config(copy)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "gpa.weights",
+        "frozen_text.fixed_embeddings_normalized",
+        "train1.terms.scl_logits",
+        "train1.gpa_accumulator.image_encoder.VPT",
+        "gpa_loaded.text_encoder.transformer.resblocks.1.VPT_shallow",
+        "eval_after.logits",
+        "diagnostic.eval_after_prompts_only_gpa.logits",
+    ],
+)
+def test_a_changed_averaging_or_regulariser_value_is_reported(tmp_path: Path, key: str) -> None:
+    target = tmp_path / "promptsrc"
+    shutil.copytree(REFERENCE_TRACES / "promptsrc", target)
+    copy = TraceConfig("promptsrc", target, "t4_v4_depth3_gpa3")
+    file = target / "t4_v4_depth3_gpa3" / "trace.pt"
+    trace = torch.load(file, weights_only=True)
+    flat = trace[key].reshape(-1)
+    index = flat.abs().argmax()
+    flat[index] = flat[index] * (1 + 1e-3) + 1e-3
     torch.save(trace, file)
     with pytest.raises(AssertionError, match=key.replace(".", r"\.")):
         replay_config(copy)

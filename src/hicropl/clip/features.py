@@ -41,17 +41,23 @@ def default_cache_dir() -> Path:
 
 
 @torch.no_grad()
-def encode_sentences(backbone: CLIPBackbone, sentences: Sequence[str], batch_size: int = 256) -> torch.Tensor:
-    """L2-normalised frozen text embeddings ``[N, d]`` in fp32."""
+def encode_sentences(
+    backbone: CLIPBackbone, sentences: Sequence[str], batch_size: int = 256, normalize: bool = True
+) -> torch.Tensor:
+    """Frozen text embeddings ``[N, d]`` in fp32, L2-normalised unless ``normalize=False``."""
     chunks = []
     for begin in range(0, len(sentences), batch_size):
         tokens = backbone.tokenize(sentences[begin : begin + batch_size])
         chunks.append(backbone.encode_text(tokens).float())
-    return F.normalize(torch.cat(chunks), dim=-1)
+    embeddings = torch.cat(chunks)
+    return F.normalize(embeddings, dim=-1) if normalize else embeddings
 
 
-def _cache_key(backbone: CLIPBackbone, groups: Sequence[Sequence[str]]) -> str:
-    payload = json.dumps({"backbone": backbone.checksum, "groups": [list(g) for g in groups]}, sort_keys=True)
+def _cache_key(backbone: CLIPBackbone, groups: Sequence[Sequence[str]], normalize_members: bool = True) -> str:
+    content: dict[str, object] = {"backbone": backbone.checksum, "groups": [list(g) for g in groups]}
+    if not normalize_members:  # only then, so that the keys of the normalised ensembles stay as they were
+        content["members"] = "raw"
+    payload = json.dumps(content, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 
@@ -59,16 +65,19 @@ def ensemble_features(
     backbone: CLIPBackbone,
     groups: Sequence[Sequence[str]],
     cache_dir: Path | None = None,
+    normalize_members: bool = True,
 ) -> torch.Tensor:
     """One feature per group of sentences: normalise each, average, re-normalise -> ``[G, d]``.
 
-    With ``cache_dir`` the result is read from / written to ``cache_dir/text_features/<key>.pt``.
+    ``normalize_members=False`` averages the raw embeddings instead (PromptSRC's frozen text: the mean
+    of the unnormalised features, normalised once). With ``cache_dir`` the result is read from /
+    written to ``cache_dir/text_features/<key>.pt``.
     """
     if any(len(group) == 0 for group in groups):
         raise ValueError("every class needs at least one sentence to build its text feature")
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / "text_features" / f"{_cache_key(backbone, groups)}.pt"
+        path = Path(cache_dir) / "text_features" / f"{_cache_key(backbone, groups, normalize_members)}.pt"
         if path.exists():
             try:
                 cached = torch.load(path, map_location="cpu", weights_only=True)
@@ -77,7 +86,7 @@ def ensemble_features(
             except Exception:  # a damaged cache entry is recomputed, never trusted
                 path.unlink(missing_ok=True)
     flat = [sentence for group in groups for sentence in group]
-    embeddings = encode_sentences(backbone, flat)
+    embeddings = encode_sentences(backbone, flat, normalize=normalize_members)
     means = []
     offset = 0
     for group in groups:
@@ -94,7 +103,9 @@ def template_features(
     classnames: Sequence[str],
     templates: Sequence[str],
     cache_dir: Path | None = None,
+    normalize_members: bool = True,
 ) -> torch.Tensor:
-    """Zero-shot classifier weights from one template or an ensemble of templates ``[C, d]``."""
+    """Zero-shot classifier weights from one template or an ensemble of templates ``[C, d]``
+    (``normalize_members``: see :func:`ensemble_features`)."""
     groups = [[template.format(readable(name)) for template in templates] for name in classnames]
-    return ensemble_features(backbone, groups, cache_dir)
+    return ensemble_features(backbone, groups, cache_dir, normalize_members)

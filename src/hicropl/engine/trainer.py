@@ -1,8 +1,9 @@
 """The training loop, the same for every registered method.
 
-It only uses the method interface: ``trainable_parameters()``, ``method(images, labels).loss`` and
-``state_dict()``. Mixed precision, gradient accumulation, DDP, checkpoint/resume, stop requests
-(Ctrl-C) and non-finite losses are handled here, once.
+It only uses the method interface: ``trainable_parameters()``, ``method(images, labels).loss``,
+``state_dict()`` and ``state_averaging_weights(epochs)`` (the weighted average of the trainable state
+over epochs, :mod:`hicropl.engine.state_averaging`). Mixed precision, gradient accumulation, DDP,
+checkpoint/resume, stop requests (Ctrl-C) and non-finite losses are handled here, once.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ from hicropl.engine.run_config import OptimConfig, ScheduleConfig, TrainConfig
 from hicropl.engine.sampling import SeededBatchSampler, SeededDataset
 from hicropl.engine.schedule import Scheduler
 from hicropl.engine.seeding import capture_rng_state, restore_rng_state
+from hicropl.engine.state_averaging import (
+    add_weighted_state,
+    check_epoch_weights,
+    load_trainable_state,
+    trainable_state,
+)
 from hicropl.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from hicropl.methods.base import PromptMethod
 from hicropl.precision import autocast, needs_grad_scaler, resolve_precision
@@ -51,6 +58,8 @@ class TrainState:
     best_epoch: int = -1
     best_score: float = -math.inf
     best_state: dict[str, torch.Tensor] | None = None
+    # Running sum of weight_e * trainable state at the end of epochs 1..`epoch` (methods that average it).
+    averaged_state: dict[str, torch.Tensor] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +72,7 @@ class TrainState:
             "best_epoch": self.best_epoch,
             "best_score": self.best_score,
             "best_state": self.best_state,
+            "averaged_state": self.averaged_state,
         }
 
     @classmethod
@@ -124,6 +134,10 @@ class Trainer:
         self.scheduler: Scheduler | None = None
         self.scaler: torch.amp.GradScaler | None = None
         self.sampler: SeededBatchSampler | None = None
+        averaging = method.state_averaging_weights(train.epochs) if train.epochs > 0 else None
+        self.averaging_weights = (
+            None if averaging is None else check_epoch_weights(averaging, train.epochs, method.name)
+        )
         if self.params:
             assert_no_backbone_tensors(self.params, method.backbone, "the optimiser's parameters")
             self.optimizer = build_optimizer(self.params, optim)
@@ -356,6 +370,7 @@ class Trainer:
             "global_step": state.global_step,
         }
         record.update({key: total / count for key, total in zip(keys, totals[2:], strict=True)})
+        self._average_state()
         if self.validate is not None and self.train_config.selection == "best_val":
             val = self.validate()
             record["val_accuracy"] = val.accuracy
@@ -373,6 +388,18 @@ class Trainer:
         state.step = 0
         state.loss_sum, state.loss_count, state.terms_sum = 0.0, 0, {}
         self.save_checkpoint()
+
+    def _average_state(self) -> None:
+        """Add this epoch's weighted trainable state to the running sum; after the last epoch the sum
+        becomes the method's state (before validation and the checkpoint, which both see it)."""
+        if self.averaging_weights is None:
+            return
+        state = self.state
+        weight = self.averaging_weights[state.epoch]
+        state.averaged_state = add_weighted_state(state.averaged_state, trainable_state(self.method), weight)
+        if state.epoch == len(self.averaging_weights) - 1:
+            load_trainable_state(self.method, state.averaged_state)
+            log.info("Loaded the weighted average of the trainable state over the %d epochs.", state.epoch + 1)
 
     def _reduce_device(self) -> torch.device:
         if self.dist.enabled and torch.distributed.get_backend() == "nccl":

@@ -24,6 +24,7 @@ TRAINER_SECTION = {
     "ivlp": "IVLP",
     "maple": "MAPLE",
     "hicropl": "HICROPL",
+    "promptsrc": "PROMPTSRC",
 }
 
 # train.py defaults (KaiyangZhou/CoOp train.py:90-100; htyao89/KgCoOp train.py:92-99;
@@ -41,6 +42,18 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "maple": {"N_CTX": 2, "CTX_INIT": "a photo of a", "PROMPT_DEPTH": 9},
     "hicropl": {},
+    # muzairkhattak/PromptSRC train.py (cfg.TRAINER.PROMPTSRC).
+    "promptsrc": {
+        "N_CTX_TEXT": 4,
+        "N_CTX_VISION": 4,
+        "CTX_INIT": "a photo of a",
+        "PROMPT_DEPTH_TEXT": 9,
+        "PROMPT_DEPTH_VISION": 9,
+        "TEXT_LOSS_WEIGHT": 25,
+        "IMAGE_LOSS_WEIGHT": 10,
+        "GPA_MEAN": 15,
+        "GPA_STD": 1,
+    },
 }
 
 
@@ -98,6 +111,18 @@ def _hicropl(cfg: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _promptsrc(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    # IVLP's prompts (promptsrc.py builds IVLP's VLPromptLearner and encoders), the loss weights, GPA.
+    return {
+        **_ivlp(cfg),
+        "text_loss_weight": float(cfg["TEXT_LOSS_WEIGHT"]),
+        "image_loss_weight": float(cfg["IMAGE_LOSS_WEIGHT"]),
+        "gpa": True,
+        "gpa_mean": float(cfg["GPA_MEAN"]),
+        "gpa_std": float(cfg["GPA_STD"]),
+    }
+
+
 _TRANSLATIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "coop": _coop,
     "cocoop": _cocoop,
@@ -105,6 +130,7 @@ _TRANSLATIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "ivlp": _ivlp,
     "maple": _maple,
     "hicropl": _hicropl,
+    "promptsrc": _promptsrc,
 }
 
 

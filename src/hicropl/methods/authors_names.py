@@ -84,6 +84,14 @@ class StateNames:
         return name
 
 
+# IVLP's deep prompts, as IVLP and PromptSRC (which trains IVLP's prompts) name them.
+_IVLP_PROMPTS: tuple[Rename, ...] = (
+    (r"prompt_learner\.ctx", lambda m: "text_prompts.0"),
+    (r"text_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow", _indexed("text_prompts.")),
+    (r"image_encoder\.VPT", lambda m: "vision_prompts.0"),
+    (r"image_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow", _indexed("vision_prompts.")),
+)
+
 AUTHORS_STATE_NAMES: dict[str, StateNames] = {
     # KaiyangZhou/CoOp trainers/coop.py:96, 109-110.
     "coop": StateNames(ours=((r"prompt_learner\.ctx", lambda m: "ctx"),)),
@@ -100,14 +108,7 @@ AUTHORS_STATE_NAMES: dict[str, StateNames] = {
         unused=(r"prompt_learner\.bias_vectors", r"(?:prompt_learner\.)?meta_net\..+", r"adapter\..+"),
     ),
     # muzairkhattak/multimodal-prompt-learning trainers/independentVL.py:100, clip/model.py:221, 378.
-    "ivlp": StateNames(
-        ours=(
-            (r"prompt_learner\.ctx", lambda m: "text_prompts.0"),
-            (r"text_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow", _indexed("text_prompts.")),
-            (r"image_encoder\.VPT", lambda m: "vision_prompts.0"),
-            (r"image_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow", _indexed("vision_prompts.")),
-        )
-    ),
+    "ivlp": StateNames(ours=_IVLP_PROMPTS),
     # muzairkhattak/multimodal-prompt-learning trainers/maple.py:103-117.
     "maple": StateNames(
         ours=(
@@ -120,6 +121,11 @@ AUTHORS_STATE_NAMES: dict[str, StateNames] = {
     # zzeoZheng/HiCroPL trainers/hicropl.py: the official variant keeps the authors' names.
     "hicropl": StateNames(
         ours=((r"prompt_learner\.(?!ZS_image_encoder\.|token_prefix$|token_suffix$).+", _same),),
+        frozen=((r"prompt_learner\.ZS_image_encoder\.(.+)", lambda m: f"visual.{m[1]}"), *_FROZEN_CLIP),
+    ),
+    # muzairkhattak/PromptSRC trainers/promptsrc.py (IVLP's prompts; the frozen zero-shot image tower).
+    "promptsrc": StateNames(
+        ours=_IVLP_PROMPTS,
         frozen=((r"prompt_learner\.ZS_image_encoder\.(.+)", lambda m: f"visual.{m[1]}"), *_FROZEN_CLIP),
     ),
 }

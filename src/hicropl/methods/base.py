@@ -9,7 +9,9 @@ optimiser, a checkpoint or a state dict. The engine drives every method the same
   not depend on the image are computed once per evaluation instead of once per batch;
 * ``method.set_classes(classes)`` switches the class set (base -> novel, another dataset);
 * ``method.fit_closed_form(train_loader, val_loader)`` after training, for the methods that declare
-  ``fits_in_closed_form`` (the linear probe) and are not yet fitted.
+  ``fits_in_closed_form`` (the linear probe) and are not yet fitted;
+* ``method.state_averaging_weights(epochs)``: one weight per epoch, for the methods whose trained
+  state is a weighted average of their state at the end of each epoch (PromptSRC).
 
 A method's config is a :class:`MethodConfig` subclass and the method is ``PromptMethod[ItsConfig]``,
 so a type checker knows ``self.config``'s fields; every method keeps the base's ``forward`` signature.
@@ -162,6 +164,13 @@ class PromptMethod(nn.Module, Generic[ConfigT]):
         Loaders yield ``(images, labels[, indices])`` under the deterministic test transform.
         """
         raise NotImplementedError(f"{self.name} is trained by the optimiser, not fitted in closed form")
+
+    # --- averaging the trainable state over epochs (engine/state_averaging.py) --------------------
+    def state_averaging_weights(self, num_epochs: int) -> list[float] | None:
+        """One weight per epoch when the trainer should train on as usual but end with the weighted
+        sum of the trainable state at the end of each epoch (PromptSRC's GPA); None (the default) for
+        the plain last-epoch state."""
+        return None
 
     # --- shared behaviour -----------------------------------------------------------------------
     def cached_class_features(self) -> torch.Tensor:

@@ -105,12 +105,16 @@ class IVLP(ClassPromptTokens[IVLPConfig]):
         text = self.backbone.encode_text(self.tokenized_prompts, TextPrompts(layers=text_layers))
         return F.normalize(text.float(), dim=-1)
 
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised prompted image features ``[B, e]`` in fp32."""
+        _, vision_layers = self.prompts()
+        image = self.backbone.encode_image(images, ImagePrompts(layers=vision_layers))
+        return F.normalize(image.float(), dim=-1)
+
     def forward(
         self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
     ) -> MethodOutput:
-        _, vision_layers = self.prompts()
-        image = self.backbone.encode_image(images, ImagePrompts(layers=vision_layers))
-        image = F.normalize(image.float(), dim=-1)
+        image = self.image_features(images)
         logits = self.logit_scale() * image @ self.cached_class_features().t()
         if labels is None:
             return MethodOutput(logits=logits)
