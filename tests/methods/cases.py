@@ -59,3 +59,11 @@ CASES += [
     MethodCase("maple", "maple", {"n_ctx": 2, "depth": 3}, learns=("text_prompts.", "couplings.")),
     MethodCase("linear_probe", "linear_probe"),  # fitted by L-BFGS, not by the optimiser
 ]
+CASES += [
+    MethodCase(
+        "mma",
+        "mma",
+        {"adapter_start": 0, "adapter_end": 3, "adapter_dim": 8, "adapter_scale": 0.1},
+        learns=("text_adapters.", "vision_adapters.", "shared_projections."),
+    ),
+]

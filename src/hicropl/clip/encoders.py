@@ -83,7 +83,9 @@ class SideBranches:
 
 
 def _branch(branches: SideBranches | None, index: int) -> SideBranch | None:
-    return _layer(branches.layers, index) if branches is not None else None  # type: ignore[arg-type]
+    if branches is None or index >= len(branches.layers):
+        return None
+    return branches.layers[index]
 
 
 def _check_branch_depth(branches: SideBranches | None, n_blocks: int, what: str) -> None:

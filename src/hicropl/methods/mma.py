@@ -104,7 +104,7 @@ class BottleneckAdapter(nn.Module):
         self.down = nn.Linear(width, dim)
         self.up = nn.Linear(dim, width)
 
-    def forward(self, h: torch.Tensor, shared: nn.Linear) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, shared: nn.Module) -> torch.Tensor:
         h = h.to(self.down.weight.dtype)
         return self.up(F.relu(shared(F.relu(self.down(h)))))
 
@@ -146,9 +146,7 @@ class MMA(ClassPromptTokens[MMAConfig]):
             layers[layer] = self._branch(adapters[str(layer)], self.shared_projections[str(layer)], layer)
         return SideBranches(layers=layers, scale=cfg.adapter_scale)
 
-    def _branch(
-        self, adapter: BottleneckAdapter, shared: nn.Linear, layer: int
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _branch(self, adapter: nn.Module, shared: nn.Module, layer: int) -> Callable[[torch.Tensor], torch.Tensor]:
         if layer == 0:  # the input adapters have no gradient scaling (mmadapter.py, AdapterLearner.forward)
             return lambda h: adapter(h, shared)
         s = self.config.adapter_scale
