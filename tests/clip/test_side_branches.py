@@ -172,3 +172,39 @@ def test_no_branches_and_empty_branches_give_the_same_features(tiny_backbone):
     images = _images(2)
     plain = tiny_backbone.encode_image(images)
     torch.testing.assert_close(tiny_backbone.encode_image(images, branches=SideBranches()), plain, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("sentences", "shares"),
+    [
+        (["a photo of a dog.", "a photo of a golden retriever.", "a photo of a cat in a very long name."], True),
+        (["a photo of a dog.", "a photo of a dog."], True),  # identical sequences: the EOTs stay out
+        (["dog.", "golden retriever."], False),  # only SOS in common
+    ],
+)
+def test_fixed_leading_text_is_shared_with_branches_and_exact(tiny_backbone, monkeypatch, sentences, shares):
+    tokens = tiny_backbone.tokenize(sentences)
+    weights = _weights(tiny_backbone.text_width, "bbbbb")
+    encoder = tiny_backbone.text_encoder
+    calls = []
+    shared = encoder._shared_prefix_forward
+    monkeypatch.setattr(encoder, "_shared_prefix_forward", lambda *a, **k: calls.append(a[2]) or shared(*a, **k))
+
+    def encode(share: bool):
+        def run(leaves):
+            encoder.share_prefix = share
+            try:
+                return tiny_backbone.encode_text(tokens, branches=_branches(leaves))
+            finally:
+                encoder.share_prefix = True
+
+        return features_and_prompt_grads(run, weights)
+
+    fast = encode(True)
+    assert bool(calls) == shares
+    if shares:
+        # "a photo of a": 4 tokens after SOS; identical sequences share everything before their EOT.
+        assert calls[0] == (6 if len(set(sentences)) == 1 else 4)
+    assert_same_features_and_grads(fast, encode(False))
+    plain = features_and_prompt_grads(lambda leaves: _plain_text(tiny_backbone, tokens, _branches(leaves)), weights)
+    assert_same_features_and_grads(fast, plain)

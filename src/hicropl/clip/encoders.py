@@ -416,7 +416,8 @@ class PromptedTextEncoder(_BlockRunner):
     own: (m+1) + N*(L-m-1) token-layers instead of N*L. This is derived from the prompt structure
     alone; ``share_prefix = False`` switches it off (for benchmarks). Sequences are further grouped
     by length (:func:`length_groups`), each group cut after its own longest EOT, so short class names
-    do not pay for the longest one's padding.
+    do not pay for the longest one's padding. Text encoded with side branches and no prompt shares its
+    common leading tokens (fixed text such as "a photo of a") the same way (``_common_token_prefix``).
     """
 
     share_prefix: bool = True
@@ -484,6 +485,9 @@ class PromptedTextEncoder(_BlockRunner):
             m = first.shape[-2]  # type: ignore[union-attr]
             pooled = self._shared_prefix_forward(x, layers, m, eot, branches)
             return self._project(pooled, normalize)
+        common = self._common_token_prefix(tokens, eot, prompts, branches)
+        if common:
+            return self._project(self._shared_prefix_forward(x, (), common, eot, branches), normalize)
         mask = clip.attn_mask[:length, :length] if clip.attn_mask is not None else None
         for index, block in enumerate(clip.transformer.resblocks):
             deep = _layer(layers, index) if index > 0 else None
@@ -516,6 +520,23 @@ class PromptedTextEncoder(_BlockRunner):
             return False
         deep_shared = all(layer is None or (layer.dim() == 2 and layer.shape[0] == first.shape[0]) for layer in layers)
         return deep_shared and all(_supports_split_attention(block) for block in self.clip.transformer.resblocks)
+
+    def _common_token_prefix(
+        self, tokens: torch.Tensor, eot: torch.Tensor, prompts: TextPrompts | None, branches: SideBranches | None
+    ) -> int:
+        """``m`` when positions 1..m hold the same tokens in every sequence (fixed text before the class
+        name, e.g. "a photo of a") and the text is encoded with side branches only: those positions are
+        then identical at every layer (causal mask, position-wise branches) and share a prefix; else 0.
+        Prompt-free, branch-free features keep open_clip's own order (they are computed once)."""
+        if branches is None or prompts is not None or not self.share_prefix or self.reference_order:
+            return 0
+        if tokens.shape[0] < 2 or self.clip.attn_mask is None:
+            return 0
+        if not all(_supports_split_attention(block) for block in self.clip.transformer.resblocks):
+            return 0
+        same = (tokens == tokens[:1]).all(dim=0)
+        leading = int(same.long().cumprod(0).sum().item())  # SOS included
+        return max(0, min(leading, int(eot.min().item())) - 1)  # every EOT stays out of the prefix
 
     def _shared_prefix_forward(
         self, x: torch.Tensor, layers: PromptLayers, m: int, eot: torch.Tensor, branches: SideBranches | None = None
