@@ -9,7 +9,9 @@ every gradient, every parameter after the step and the optimizer state are compa
 from the parameters the trace recorded after the previous one (already compared), as the traces'
 READMEs suggest, so that float32 round-off cannot compound over the calls: the baselines replay bit
 for bit either way, HiCroPL's trace carries a ~1e-6 offset in its plain CLIP features that the
-compounded run would amplify.
+compounded run would amplify. An evaluation the manifest marks as served from a stale class-feature
+cache (``"text_features_cache": "reused (stale)"``, the authors' MMA) is not compared: this library
+computes class features per evaluation, and the trace's call with the cache reset is compared instead.
 
 Tolerances: 1e-5 absolute or relative per element for values; gradients 2e-5 of the tensor's largest
 entry (near-zero entries of a gradient carry the round-off of sums over much larger terms).

@@ -14,13 +14,7 @@ import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import nn
 
-from hicropl.clip.encoders import (
-    ImagePrompts,
-    PromptedImageEncoder,
-    PromptedTextEncoder,
-    SideBranches,
-    TextPrompts,
-)
+from hicropl.clip.encoders import ImagePrompts, PromptedImageEncoder, PromptedTextEncoder, SideBranches, TextPrompts
 from hicropl.clip.tokens import Tokenizer
 from hicropl.clip.weights_file import config_mismatches, file_sha256, infer_clip_config, read_clip_state_dict
 from hicropl.errors import CheckpointError

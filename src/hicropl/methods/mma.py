@@ -29,6 +29,11 @@ their golden trace records both: ``eval_after`` (stale cache) and ``eval_after_f
 what a fresh process computes). This library computes ``eval_after_fresh``, and the replay compares
 against it.
 
+Fast paths (all exact, checked against the authors' order on their traces): the adapters are
+position-wise, so the image tower still skips the queries nobody reads, the text tower truncates after
+the last EOT and encodes the fixed text every class prompt starts with ("a photo of a") once per layer,
+and activation checkpointing recomputes each branch with its block.
+
 The authors' ``_build_adapter`` builds no ``down``/``up`` when ``adapter_dim`` equals a tower's width
 (their forward then fails); here the adapters always have both, so any ``adapter_dim`` works.
 """
