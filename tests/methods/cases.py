@@ -60,3 +60,11 @@ CASES += [
     MethodCase("linear_probe", "linear_probe"),  # fitted by L-BFGS, not by the optimiser
     MethodCase("promptsrc", "promptsrc", SMALL_DEEP, learns=("text_prompts.", "vision_prompts.")),
 ]
+CASES += [
+    MethodCase(
+        "mma",
+        "mma",
+        {"adapter_start": 0, "adapter_end": 3, "adapter_dim": 8, "adapter_scale": 0.1},
+        learns=("text_adapters.", "vision_adapters.", "shared_projections."),
+    ),
+]

@@ -9,7 +9,9 @@ every gradient, every parameter after the step and the optimizer state are compa
 from the parameters the trace recorded after the previous one (already compared), as the traces'
 READMEs suggest, so that float32 round-off cannot compound over the calls: the baselines replay bit
 for bit either way, HiCroPL's trace carries a ~1e-6 offset in its plain CLIP features that the
-compounded run would amplify.
+compounded run would amplify. An evaluation the manifest marks as served from a stale class-feature
+cache (``"text_features_cache": "reused (stale)"``, the authors' MMA) is not compared: this library
+computes class features per evaluation, and the trace's call with the cache reset is compared instead.
 
 Traces whose calls end epochs of an averaged state (``gpa_epoch_weight`` on a call: PromptSRC's GPA)
 also drive the engine's averaging of the trainable state (:mod:`hicropl.engine.state_averaging`, the
@@ -58,6 +60,7 @@ TRAINABLE_LISTS = (
     "parameters_in_optimizer_order",
     "trainable_parameters",
     "parameters_requiring_grad_in_model_order",
+    "trainable_parameters_in_optimizer_order",
 )
 
 
@@ -283,7 +286,9 @@ def _load_authors_state(replay: Replay, tiny_state: dict[str, torch.Tensor]) -> 
             loaded[target] = value
         elif kind == "frozen":
             assert target is not None and torch.equal(value, tiny_state[target].float()), f"{authors} != CLIP {target}"
-        elif kind == "rebuilt":  # token_prefix (SOS) / token_suffix: the tail of the prompts' embeddings
+        elif kind == "rebuilt" and not value.is_floating_point():  # the class prompts' token ids
+            assert torch.equal(method.tokenized_prompts.cpu(), value), f"{authors} differs from our class prompts"
+        elif kind == "rebuilt":  # token_prefix (SOS) / token_suffix / all: the tail of the prompts' embeddings
             part = embedded[:, :1] if authors.endswith("prefix") else embedded[:, embedded.shape[1] - value.shape[1] :]
             assert torch.equal(part, value), f"{authors} differs from the embeddings of our class prompts"
     missing = sorted(set(ours) - set(loaded))
@@ -417,6 +422,15 @@ def state_averaging(replay: Replay) -> StateAveraging | None:
     return StateAveraging(list(weights))
 
 
+# A trace's eval call whose text features came from a cache filled by an earlier evaluation (the
+# authors' MMA never refreshes it); this library computes class features per evaluation.
+STALE_CACHE = "reused (stale)"
+
+
+def reuses_stale_class_features(call: dict[str, Any]) -> bool:
+    return call.get("mode") == "eval" and call.get("text_features_cache") == STALE_CACHE
+
+
 @torch.no_grad()
 def restart_from(replay: Replay, tag: str) -> None:
     """Set every parameter the trace recorded after call ``tag`` to the authors' value (already compared),
@@ -429,8 +443,17 @@ def run_calls(replay: Replay, optimizer: torch.optim.Optimizer, after_call: Call
     """Replay the manifest's call sequence and compare every recorded output, gradient and state."""
     trace, deviations, method = replay.trace, replay.deviations, replay.method
     averaging = state_averaging(replay)
-    for call in replay.spec["calls"]:
+    calls = replay.spec["calls"]
+    for position, call in enumerate(calls):
         tag = call["tag"]
+        if reuses_stale_class_features(call):
+            # Evaluation computes the class features afresh (PromptMethod.evaluating): the trace's call
+            # with the cache reset is the one to match, and it must be there.
+            assert any(
+                later["batch"] == call["batch"] and later.get("harness_reset_cache_before")
+                for later in calls[position:]
+            ), f"{tag}: the authors' stale class-feature cache and no fresh call to compare against"
+            continue
         if call["mode"] == "eval":
             if averaging is not None:
                 averaging.before_evaluating(replay, call)

@@ -38,7 +38,7 @@ from tests.methods.reference_replay import (
     torch_threads,
 )
 
-SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple", "promptsrc"}
+SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple", "promptsrc", "mma"}
 
 
 def _extra(variable: str) -> list[Path]:

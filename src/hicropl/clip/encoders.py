@@ -16,6 +16,13 @@ typed injection points:
 A prompt is ``[m, d]`` (shared by every sequence in the batch) or ``[N, m, d]`` (one per sequence).
 ``None`` at a deeper layer keeps whatever the previous block produced at those positions.
 
+A third injection point, :class:`SideBranches`, adds position-wise branches in parallel to the tower
+(both towers take one): ``layers[0]`` on the tower's input (text: the token embeddings, before the
+positional embedding; image: the ``ln_pre`` output), ``layers[i]`` (i >= 1) beside block i (1-based,
+``resblocks[i-1]``), whose output becomes ``block(x) + scale * branch(ln_1(x))``. Because a branch
+reads each position on its own, every fast path below stays exact with branches: the image tower
+runs them on the positions it keeps, the text tower on its truncated or shared-prefix rows.
+
 Blocks whose MLP uses QuickGELU (OpenAI weights) compute ``z * sigmoid(1.702 z)`` as
 ``silu(1.702 z) / 1.702`` with the scalings folded into the layer norm, the biases and the residual
 add: one fused elementwise kernel instead of three, and one saved activation fewer for the backward.
@@ -29,7 +36,7 @@ backbone, not of a method: set it with :attr:`CLIPBackbone.reference_order` (or 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +64,54 @@ class TextPrompts:
     layers: PromptLayers = field(default_factory=list)
     start: int = 1
     embeddings: torch.Tensor | None = None
+
+
+# A side branch maps ``[N, L, d]`` to ``[N, L, d]`` position by position (each output token depends on
+# that token's input only); the fast paths rely on it.
+SideBranch = Callable[[torch.Tensor], torch.Tensor]
+# (block, x, attn_mask, keep, fused_mlp) -> the block's output at the first ``keep`` positions.
+_BlockForward = Callable[[OpenClipBlock, torch.Tensor, torch.Tensor | None, int, bool], torch.Tensor]
+
+
+@dataclass
+class SideBranches:
+    """Parallel side branches: ``layers[0]`` on the tower's input, ``layers[i]`` beside block i
+    (1-based), ``None`` where a layer has none; ``scale`` multiplies every branch output."""
+
+    layers: Sequence[SideBranch | None] = field(default_factory=list)
+    scale: float = 1.0
+
+
+def _branch(branches: SideBranches | None, index: int) -> SideBranch | None:
+    if branches is None or index >= len(branches.layers):
+        return None
+    return branches.layers[index]
+
+
+def _check_branch_depth(branches: SideBranches | None, n_blocks: int, what: str) -> None:
+    if branches is not None and len(branches.layers) > n_blocks + 1:
+        raise ValueError(
+            f"{what} side branches given for {len(branches.layers)} layers but the encoder has {n_blocks} blocks "
+            f"(layer 0 is its input, at most {n_blocks + 1})"
+        )
+
+
+def _with_input_branch(x: torch.Tensor, branch: SideBranch | None, scale: float) -> torch.Tensor:
+    """``x + scale * branch(x)`` (the layer-0 branch), or ``x``."""
+    return x if branch is None else x + scale * branch(x).to(x.dtype)
+
+
+def _beside_block(forward: _BlockForward, branch: SideBranch, scale: float) -> _BlockForward:
+    """``forward`` plus the side branch on ``ln_1`` of the positions it keeps (the branch is
+    position-wise, so the kept positions' branch outputs are exact)."""
+
+    def run(
+        block: OpenClipBlock, x: torch.Tensor, attn_mask: torch.Tensor | None, keep: int, fused: bool
+    ) -> torch.Tensor:
+        side = branch(block.ln_1(x[:, :keep]))
+        return forward(block, x, attn_mask, keep, fused) + scale * side.to(x.dtype)
+
+    return run
 
 
 def _batched(prompt: torch.Tensor, batch: int, dtype: torch.dtype) -> torch.Tensor:
@@ -98,12 +153,17 @@ class _BlockRunner(nn.Module):
         attn_mask: torch.Tensor | None,
         keep: int | None = None,
         plain: bool = False,
+        branch: SideBranch | None = None,
+        branch_scale: float = 1.0,
     ) -> torch.Tensor:
         """Block output for the first ``keep`` positions (all when ``None``); every position still
-        serves as a key and value. ``plain`` keeps open_clip's MLP for this call."""
+        serves as a key and value. ``plain`` keeps open_clip's MLP for this call. ``branch``: a side
+        branch beside the block (inside the checkpointed segment when checkpointing)."""
         keep = x.shape[1] if keep is None else keep
         fused = self.fuse_mlp and not (plain or self.reference_order)
-        forward = _batch_first_block if _supports_split_attention(block) else _module_block
+        forward: _BlockForward = _batch_first_block if _supports_split_attention(block) else _module_block
+        if branch is not None:
+            forward = _beside_block(forward, branch, branch_scale)
         if self.gradient_checkpointing and torch.is_grad_enabled() and x.requires_grad:
             return checkpoint(forward, block, x, attn_mask, keep, fused, use_reentrant=False)
         return forward(block, x, attn_mask, keep, fused)
@@ -214,17 +274,23 @@ class PromptedImageEncoder(_BlockRunner):
         return torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
 
     def forward(
-        self, images: torch.Tensor, prompts: ImagePrompts | None = None, normalize: bool = False
+        self,
+        images: torch.Tensor,
+        prompts: ImagePrompts | None = None,
+        normalize: bool = False,
+        branches: SideBranches | None = None,
     ) -> torch.Tensor:
         v = self.visual
         layers = prompts.layers if prompts is not None else ()
         _check_depth(layers, self.layers, "image")
+        _check_branch_depth(branches, self.layers, "image")
+        scale = branches.scale if branches is not None else 1.0
         x = self.embed(images)
         batch = x.shape[0]
         first = _layer(layers, 0)
         if first is not None:
             x = torch.cat([x, _batched(first, batch, x.dtype)], dim=1)
-        x = v.ln_pre(x)
+        x = _with_input_branch(v.ln_pre(x), _branch(branches, 0), scale)
         prune = self.prune_queries and not self.reference_order
         blocks = v.transformer.resblocks
         dropped = 0  # trailing prompt positions the previous block did not compute
@@ -242,7 +308,7 @@ class PromptedImageEncoder(_BlockRunner):
                 elif following is not None:
                     keep = x.shape[1] - following.shape[-2]
             dropped = x.shape[1] - keep
-            x = self.run(block, x, None, keep)
+            x = self.run(block, x, None, keep, branch=_branch(branches, index + 1), branch_scale=scale)
         pooled = v.ln_post(x[:, 0])
         features = pooled @ v.proj if v.proj is not None else pooled
         return F.normalize(features, dim=-1) if normalize else features
@@ -350,7 +416,8 @@ class PromptedTextEncoder(_BlockRunner):
     own: (m+1) + N*(L-m-1) token-layers instead of N*L. This is derived from the prompt structure
     alone; ``share_prefix = False`` switches it off (for benchmarks). Sequences are further grouped
     by length (:func:`length_groups`), each group cut after its own longest EOT, so short class names
-    do not pay for the longest one's padding.
+    do not pay for the longest one's padding. Text encoded with side branches and no prompt shares its
+    common leading tokens (fixed text such as "a photo of a") the same way (``_common_token_prefix``).
     """
 
     share_prefix: bool = True
@@ -387,6 +454,7 @@ class PromptedTextEncoder(_BlockRunner):
         prompts: TextPrompts | None = None,
         normalize: bool = False,
         truncate: bool | None = None,
+        branches: SideBranches | None = None,
     ) -> torch.Tensor:
         clip = self.clip
         # Truncation is exact but changes the attention's summation length: not in the reference order.
@@ -394,6 +462,8 @@ class PromptedTextEncoder(_BlockRunner):
         layers = prompts.layers if prompts is not None else ()
         start = prompts.start if prompts is not None else 1
         _check_depth(layers, self.layers, "text")
+        _check_branch_depth(branches, self.layers, "text")
+        scale = branches.scale if branches is not None else 1.0
         eot = tokens.argmax(dim=-1)
         length = int(eot.max().item()) + 1 if truncate else tokens.shape[1]
         if prompts is not None and prompts.embeddings is not None:
@@ -409,11 +479,15 @@ class PromptedTextEncoder(_BlockRunner):
             if start + m > length:
                 raise ValueError(f"text prompt positions {start}..{start + m - 1} run past the EOT token")
             x = torch.cat([x[:, :start], _batched(first, count, dtype), x[:, start + m :]], dim=1)
+        x = _with_input_branch(x, _branch(branches, 0), scale)
         x = x + clip.positional_embedding[:length].to(dtype)
         if self._can_share_prefix(layers, start, first, prompts):
             m = first.shape[-2]  # type: ignore[union-attr]
-            pooled = self._shared_prefix_forward(x, layers, m, eot)
+            pooled = self._shared_prefix_forward(x, layers, m, eot, branches)
             return self._project(pooled, normalize)
+        common = self._common_token_prefix(tokens, eot, prompts, branches)
+        if common:
+            return self._project(self._shared_prefix_forward(x, (), common, eot, branches), normalize)
         mask = clip.attn_mask[:length, :length] if clip.attn_mask is not None else None
         for index, block in enumerate(clip.transformer.resblocks):
             deep = _layer(layers, index) if index > 0 else None
@@ -422,7 +496,8 @@ class PromptedTextEncoder(_BlockRunner):
                 x = torch.cat([x[:, :start], _batched(deep, count, dtype), x[:, start + m :]], dim=1)
             # Prompt-free text features are computed once per class set, never per step: they keep
             # open_clip's own summation order.
-            x = self.run(block, x, mask, plain=prompts is None)
+            branch = _branch(branches, index + 1)
+            x = self.run(block, x, mask, plain=prompts is None and branches is None, branch=branch, branch_scale=scale)
         return self._project(x[torch.arange(count, device=x.device), eot], normalize)
 
     def _project(self, eot_states: torch.Tensor, normalize: bool) -> torch.Tensor:
@@ -446,7 +521,26 @@ class PromptedTextEncoder(_BlockRunner):
         deep_shared = all(layer is None or (layer.dim() == 2 and layer.shape[0] == first.shape[0]) for layer in layers)
         return deep_shared and all(_supports_split_attention(block) for block in self.clip.transformer.resblocks)
 
-    def _shared_prefix_forward(self, x: torch.Tensor, layers: PromptLayers, m: int, eot: torch.Tensor) -> torch.Tensor:
+    def _common_token_prefix(
+        self, tokens: torch.Tensor, eot: torch.Tensor, prompts: TextPrompts | None, branches: SideBranches | None
+    ) -> int:
+        """``m`` when positions 1..m hold the same tokens in every sequence (fixed text before the class
+        name, e.g. "a photo of a") and the text is encoded with side branches only: those positions are
+        then identical at every layer (causal mask, position-wise branches) and share a prefix; else 0.
+        Prompt-free, branch-free features keep open_clip's own order (they are computed once)."""
+        if branches is None or prompts is not None or not self.share_prefix or self.reference_order:
+            return 0
+        if tokens.shape[0] < 2 or self.clip.attn_mask is None:
+            return 0
+        if not all(_supports_split_attention(block) for block in self.clip.transformer.resblocks):
+            return 0
+        same = (tokens == tokens[:1]).all(dim=0)
+        leading = int(same.long().cumprod(0).sum().item())  # SOS included
+        return max(0, min(leading, int(eot.min().item())) - 1)  # every EOT stays out of the prefix
+
+    def _shared_prefix_forward(
+        self, x: torch.Tensor, layers: PromptLayers, m: int, eot: torch.Tensor, branches: SideBranches | None = None
+    ) -> torch.Tensor:
         if int(eot.min().item()) <= m:
             raise ValueError("every EOT token must come after the shared prompt positions")
         width, p, device = x.shape[-1], m + 1, x.device
@@ -465,7 +559,14 @@ class PromptedTextEncoder(_BlockRunner):
             deep = _layer(layers, index) if index > 0 else None
             if deep is not None:
                 prefix = torch.cat([prefix[:, :1], deep.to(prefix.dtype).view(1, m, width)], dim=1)
+            branch = _branch(branches, index + 1)
+            # Position-wise, so the shared prefix's branch output is every sequence's.
+            sides = [branch(block.ln_1(part)) for part in (prefix, *suffixes)] if branch is not None else []
             prefix, suffixes = _prefix_suffix_block(block, prefix, suffixes, prefix_mask, masks, self.fuse_mlp)
+            if sides:
+                scale = branches.scale  # type: ignore[union-attr]
+                prefix = prefix + scale * sides[0].to(prefix.dtype)
+                suffixes = [part + scale * side.to(part.dtype) for part, side in zip(suffixes, sides[1:], strict=True)]
         pooled = [
             suffix[torch.arange(len(rows), device=device), eot[rows] - p]
             for (rows, _), suffix in zip(groups, suffixes, strict=True)

@@ -14,7 +14,7 @@ import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import nn
 
-from hicropl.clip.encoders import ImagePrompts, PromptedImageEncoder, PromptedTextEncoder, TextPrompts
+from hicropl.clip.encoders import ImagePrompts, PromptedImageEncoder, PromptedTextEncoder, SideBranches, TextPrompts
 from hicropl.clip.tokens import Tokenizer
 from hicropl.clip.weights_file import config_mismatches, file_sha256, infer_clip_config, read_clip_state_dict
 from hicropl.errors import CheckpointError
@@ -123,18 +123,23 @@ class CLIPBackbone(nn.Module):
         return self.model.logit_scale.device
 
     def encode_image(
-        self, images: torch.Tensor, prompts: ImagePrompts | None = None, normalize: bool = False
+        self,
+        images: torch.Tensor,
+        prompts: ImagePrompts | None = None,
+        normalize: bool = False,
+        branches: SideBranches | None = None,
     ) -> torch.Tensor:
-        return self.image_encoder(images, prompts, normalize=normalize)
+        return self.image_encoder(images, prompts, normalize=normalize, branches=branches)
 
     def encode_text(
         self,
         texts: Sequence[str] | torch.Tensor,
         prompts: TextPrompts | None = None,
         normalize: bool = False,
+        branches: SideBranches | None = None,
     ) -> torch.Tensor:
         tokens = self.tokenize(texts) if not isinstance(texts, torch.Tensor) else texts.to(self.device)
-        return self.text_encoder(tokens, prompts, normalize=normalize)
+        return self.text_encoder(tokens, prompts, normalize=normalize, branches=branches)
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         return self.tokenizer(list(texts)).to(self.device)

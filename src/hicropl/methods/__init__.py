@@ -24,4 +24,15 @@ __all__ = [
     "register_method",
 ]
 
-from hicropl.methods import cocoop, coop, hicropl, ivlp, kgcoop, linear_probe, maple, promptsrc, zeroshot  # noqa: F401  (importing registers them)
+from hicropl.methods import (  # noqa: F401  (importing registers them)
+    cocoop,
+    coop,
+    hicropl,
+    ivlp,
+    kgcoop,
+    linear_probe,
+    maple,
+    mma,
+    promptsrc,
+    zeroshot,
+)

@@ -25,6 +25,7 @@ TRAINER_SECTION = {
     "maple": "MAPLE",
     "hicropl": "HICROPL",
     "promptsrc": "PROMPTSRC",
+    "mma": "MMADAPTER",
 }
 
 # train.py defaults (KaiyangZhou/CoOp train.py:90-100; htyao89/KgCoOp train.py:92-99;
@@ -54,6 +55,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "GPA_MEAN": 15,
         "GPA_STD": 1,
     },
+    # ZjjConan/Multi-Modal-Adapter train.py (extend_cfg).
+    "mma": {"TEXT_CTX_INIT": "", "ADAPTER_START": 4, "ADAPTER_END": 12, "ADAPTER_DIM": 32, "ADAPTER_SCALE": 0.1},
 }
 
 
@@ -123,6 +126,17 @@ def _promptsrc(cfg: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _mma(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    # PREC is a precision setting, not the method's (fp32 in the traces, amp published).
+    return {
+        "adapter_start": int(cfg["ADAPTER_START"]),
+        "adapter_end": int(cfg["ADAPTER_END"]),
+        "adapter_dim": int(cfg["ADAPTER_DIM"]),
+        "adapter_scale": float(cfg["ADAPTER_SCALE"]),
+        "ctx_init": str(cfg["TEXT_CTX_INIT"] or ""),
+    }
+
+
 _TRANSLATIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "coop": _coop,
     "cocoop": _cocoop,
@@ -131,6 +145,7 @@ _TRANSLATIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "maple": _maple,
     "hicropl": _hicropl,
     "promptsrc": _promptsrc,
+    "mma": _mma,
 }
 
 

@@ -118,6 +118,20 @@ AUTHORS_STATE_NAMES: dict[str, StateNames] = {
             (r"prompt_learner\.compound_prompt_projections\.(\d+)(\.(?:weight|bias))", _indexed("couplings.", 1)),
         )
     ),
+    # ZjjConan/Multi-Modal-Adapter trainers/mmadapter.py (AdapterLearner._build_adapter, _build_text_embedding).
+    "mma": StateNames(
+        ours=(
+            (
+                r"adapter_learner\.(text|visual)_adapter\.(\d+)\.(down|up)(?:\.0)?\.(weight|bias)",
+                lambda m: f"{'text' if m[1] == 'text' else 'vision'}_adapters.{m[2]}.{m[3]}.{m[4]}",
+            ),
+            (
+                r"adapter_learner\.shared_adapter\.(\d+)\.0\.(weight|bias)",
+                lambda m: f"shared_projections.{m[1]}.{m[2]}",
+            ),
+        ),
+        rebuilt=(r"adapter_learner\.token_embedding", r"adapter_learner\.tokenized_prompts"),
+    ),
     # zzeoZheng/HiCroPL trainers/hicropl.py: the official variant keeps the authors' names.
     "hicropl": StateNames(
         ours=((r"prompt_learner\.(?!ZS_image_encoder\.|token_prefix$|token_suffix$).+", _same),),
