@@ -38,7 +38,7 @@ from tests.methods.reference_replay import (
     torch_threads,
 )
 
-SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple"}
+SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple", "tcp"}
 
 
 def _extra(variable: str) -> list[Path]:
@@ -100,8 +100,9 @@ def _replay_trace(replay: Replay) -> None:
     method, trace, spec = replay.method, replay.trace, replay.spec
     check_trainable(replay)
     hook = None
-    if replay.config.method == "kgcoop":
-        # The hand-crafted prompts of the knowledge term and their frozen features (kgcoop.py:136-146).
+    if replay.config.method in ("kgcoop", "tcp"):
+        # The hand-crafted prompts of the knowledge term and their frozen features (kgcoop.py:136-146,
+        # tcp.py:159-166).
         template = method.runtime.records["kg_template"]
         assert template == spec.get("frozen_text_template", template)
         if "frozen_text_tokens" in trace:

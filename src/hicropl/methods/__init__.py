@@ -25,3 +25,4 @@ __all__ = [
 ]
 
 from hicropl.methods import cocoop, coop, hicropl, ivlp, kgcoop, linear_probe, maple, zeroshot  # noqa: F401  (importing registers them)
+from hicropl.methods import tcp  # noqa: F401,E402
