@@ -213,7 +213,7 @@ class TCP(PromptMethod[TCPConfig]):
 
     def class_tokens(self) -> torch.Tensor:
         """The class-aware tokens ``[C, 4, d]`` from the frozen class features."""
-        return self.meta_net(self.clip_text.to(self.meta_net.linear1.weight.dtype))
+        return self.meta_net(self.clip_text.to(self.ctx.dtype))
 
     def text_prompts(self) -> TextPrompts:
         """The context in the first layer, the class-aware tokens (one per class) before ``inject_layer``."""
