@@ -58,4 +58,5 @@ CASES += [
     MethodCase("ivlp", "ivlp", SMALL_DEEP, learns=("text_prompts.", "vision_prompts.")),
     MethodCase("maple", "maple", {"n_ctx": 2, "depth": 3}, learns=("text_prompts.", "couplings.")),
     MethodCase("linear_probe", "linear_probe"),  # fitted by L-BFGS, not by the optimiser
+    MethodCase("tcp", "tcp", {"inject_layer": 2}, learns=("ctx", "meta_net.")),
 ]
