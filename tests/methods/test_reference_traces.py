@@ -144,21 +144,30 @@ def test_method_reproduces_its_authors_trace(config: TraceConfig) -> None:
 
 # --- the replay catches a changed number --------------------------------------------------------
 @pytest.mark.parametrize(
-    "key",
+    ("method", "name", "key"),
     [
-        "eval0.logits",
-        "train1.loss",
-        "train1.terms.ce",
-        "train2.grad.prompt_learner.ctx",
-        "train0.params_after.prompt_learner.ctx",
+        *[
+            ("coop", "random_end_m16", key)
+            for key in (
+                "eval0.logits",
+                "train1.loss",
+                "train1.terms.ce",
+                "train2.grad.prompt_learner.ctx",
+                "train0.params_after.prompt_learner.ctx",
+            )
+        ],
+        ("tcp", "random_m4_inject2_eurosat", "train1.terms.kg"),
+        ("tcp", "random_m4_inject2_eurosat", "train2.grad.prompt_learner.meta_net.linear2.weight"),
+        ("tcp", "random_m4_inject3_imagenet", "eval_after.logits"),
+        ("tcp", "random_m4_inject3_imagenet", "optimizer_state.prompt_learner.meta_net.linear1.bias.exp_avg"),
     ],
 )
-def test_a_changed_trace_value_is_reported(tmp_path: Path, key: str) -> None:
-    target = tmp_path / "coop"
-    shutil.copytree(REFERENCE_TRACES / "coop", target)
-    copy = TraceConfig("coop", target, "random_end_m16")
+def test_a_changed_trace_value_is_reported(tmp_path: Path, method: str, name: str, key: str) -> None:
+    target = tmp_path / method
+    shutil.copytree(REFERENCE_TRACES / method, target)
+    copy = TraceConfig(method, target, name)
     replay_config(copy)  # the unchanged copy replays
-    file = target / "random_end_m16" / "trace.pt"
+    file = target / name / "trace.pt"
     trace = torch.load(file, weights_only=True)
     flat = trace[key].reshape(-1)
     index = flat.abs().argmax()
