@@ -1,7 +1,7 @@
 """Every method against golden traces of its authors' code: one replay (tests/methods/reference_replay.py).
 
 Replayed, each configuration of: ``tests/fixtures/reference_traces/<method>/`` (CoOp, CoCoOp, KgCoOp,
-IVLP, MaPLe; copies of the project's shared fixtures, see their READMEs),
+IVLP, MaPLe, TCP; copies of the project's shared fixtures, see their READMEs),
 ``tests/fixtures/official_hicropl_trace/`` (HiCroPL ``official``), every directory listed in
 ``HICROPL_EXTRA_REFERENCE_TRACES`` (colon-separated, laid out like ``reference_traces``) and in
 ``HICROPL_EXTRA_TRACES`` (laid out like ``official_hicropl_trace``). Everything comes from the manifests,
