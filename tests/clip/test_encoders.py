@@ -152,3 +152,27 @@ def test_batch_first_block_equals_the_open_clip_block_with_gradients(tiny_backbo
         ours.pow(2).sum().backward()
         reference.pow(2).sum().backward()
         torch.testing.assert_close(ours_in.grad, ref_in.grad, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("share_prefix", [True, False])
+def test_per_class_deep_prompt_equals_each_class_encoded_alone(tiny_backbone, share_prefix):
+    # One [m, d] prompt per class at a deep layer ([C, m, d]) is each class run on its own with its prompt.
+    tokens = tiny_backbone.tokenize(["X X X X dog.", "X X X X golden retriever puppy.", "X X X X cat."])
+    gen = torch.Generator().manual_seed(3)
+    ctx = torch.randn(4, tiny_backbone.text_width, generator=gen) * 0.1
+    per_class = torch.randn(3, 4, tiny_backbone.text_width, generator=gen) * 0.1
+    encoder = tiny_backbone.text_encoder
+    encoder.share_prefix = share_prefix
+    try:
+        together = tiny_backbone.encode_text(tokens, TextPrompts(layers=[ctx, None, per_class]))
+        alone = torch.cat(
+            [
+                tiny_backbone.encode_text(tokens[c : c + 1], TextPrompts(layers=[ctx, None, per_class[c]]))
+                for c in range(3)
+            ]
+        )
+    finally:
+        encoder.share_prefix = True
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=0)
+    shared = tiny_backbone.encode_text(tokens, TextPrompts(layers=[ctx, None, per_class[0]]))
+    assert not torch.allclose(together[1:], shared[1:]), "each class's prompt must reach its own sequence"

@@ -153,3 +153,45 @@ def test_reference_order_is_the_plain_full_length_computation(tiny_backbone):
         text.share_prefix, text.fuse_mlp = True, True
     assert torch.equal(exact, plain)
     torch.testing.assert_close(exact, truncated, atol=1e-5, rtol=0)  # truncation is exact up to round-off
+
+
+def _per_class_layers(backbone, m: int, count: int, layer: int, per_class_m: int) -> list[torch.Tensor | None]:
+    """A shared first-layer context, then one prompt per class before ``layer`` (TCP's structure)."""
+    gen = torch.Generator().manual_seed(7 + m + layer)
+    layers: list[torch.Tensor | None] = [torch.randn(m, backbone.text_width, generator=gen) * 0.1]
+    layers += [None] * (layer - 1) + [torch.randn(count, per_class_m, backbone.text_width, generator=gen) * 0.1]
+    return layers
+
+
+@pytest.mark.parametrize(("m", "layer", "per_class_m"), [(4, 2, 4), (4, 1, 4), (2, 3, 4), (4, 3, 2)])
+def test_per_class_deep_prompt_shares_the_prefix_until_its_layer(tiny_backbone, monkeypatch, m, layer, per_class_m):
+    # Shared [m, d] context, then [C, m', d] per-class tokens: the prefix is shared before that layer,
+    # every sequence runs whole from it on; equal to the plain path, length groups included.
+    monkeypatch.setitem(GROUP_COST_IN_ROWS, "cpu", 1)
+    sentences = [*SENTENCES, "X X X cat.", "X X X an even longer name for a very small dog."]
+    tokens = tiny_backbone.tokenize([s.replace("X X X", "X X X X") for s in sentences])
+    layers = _per_class_layers(tiny_backbone, m, len(sentences), layer, per_class_m)
+    assert len(length_groups(tokens.argmax(-1) - m)) > 1
+    _compare(tiny_backbone, tokens, layers)
+    encoder = tiny_backbone.text_encoder
+    encoder.group_lengths = False
+    try:
+        _compare(tiny_backbone, tokens, layers)
+    finally:
+        encoder.group_lengths = True
+
+
+def test_per_class_deep_prompt_uses_the_shared_prefix_and_checks_its_rows(tiny_backbone, monkeypatch):
+    calls = []
+    original = tiny_backbone.text_encoder._shared_prefix_forward
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_backbone.text_encoder, "_shared_prefix_forward", spy)
+    tokens = tiny_backbone.tokenize(SENTENCES)
+    tiny_backbone.encode_text(tokens, TextPrompts(layers=_per_class_layers(tiny_backbone, 3, 3, 2, 3)))
+    assert calls == [1]
+    with pytest.raises(ValueError, match="per-sequence prompt has 4 rows for a batch of 3"):
+        tiny_backbone.encode_text(tokens, TextPrompts(layers=_per_class_layers(tiny_backbone, 3, 4, 2, 3)))

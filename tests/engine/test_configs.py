@@ -89,7 +89,7 @@ def test_hicropl_configs_follow_the_official_recipe(path: Path):
     assert data["data"]["shots"] == 16
 
 
-BASELINES = ("coop", "cocoop", "kgcoop", "ivlp", "maple", "promptsrc")
+BASELINES = ("coop", "cocoop", "kgcoop", "ivlp", "maple", "promptsrc", "mma", "tcp")
 PROTOCOLS = {
     "base-to-novel": "base2novel",
     "few-shot": "fewshot",

@@ -68,3 +68,6 @@ CASES += [
         learns=("text_adapters.", "vision_adapters.", "shared_projections."),
     ),
 ]
+CASES += [
+    MethodCase("tcp", "tcp", {"inject_layer": 2}, learns=("ctx", "meta_net.")),
+]

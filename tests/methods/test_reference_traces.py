@@ -1,7 +1,7 @@
 """Every method against golden traces of its authors' code: one replay (tests/methods/reference_replay.py).
 
 Replayed, each configuration of: ``tests/fixtures/reference_traces/<method>/`` (CoOp, CoCoOp, KgCoOp,
-IVLP, MaPLe; copies of the project's shared fixtures, see their READMEs),
+IVLP, MaPLe, TCP; copies of the project's shared fixtures, see their READMEs),
 ``tests/fixtures/official_hicropl_trace/`` (HiCroPL ``official``), every directory listed in
 ``HICROPL_EXTRA_REFERENCE_TRACES`` (colon-separated, laid out like ``reference_traces``) and in
 ``HICROPL_EXTRA_TRACES`` (laid out like ``official_hicropl_trace``). Everything comes from the manifests,
@@ -38,7 +38,7 @@ from tests.methods.reference_replay import (
     torch_threads,
 )
 
-SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple", "promptsrc", "mma"}
+SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple", "promptsrc", "mma", "tcp"}
 
 
 def _extra(variable: str) -> list[Path]:
@@ -100,8 +100,9 @@ def _replay_trace(replay: Replay) -> None:
     method, trace, spec = replay.method, replay.trace, replay.spec
     check_trainable(replay)
     hook = None
-    if replay.config.method == "kgcoop":
-        # The hand-crafted prompts of the knowledge term and their frozen features (kgcoop.py:136-146).
+    if replay.config.method in ("kgcoop", "tcp"):
+        # The hand-crafted prompts of the knowledge term and their frozen features (kgcoop.py:136-146,
+        # tcp.py:159-166).
         template = method.runtime.records["kg_template"]
         assert template == spec.get("frozen_text_template", template)
         if "frozen_text_tokens" in trace:
@@ -153,21 +154,30 @@ def test_method_reproduces_its_authors_trace(config: TraceConfig) -> None:
 
 # --- the replay catches a changed number --------------------------------------------------------
 @pytest.mark.parametrize(
-    "key",
+    ("method", "name", "key"),
     [
-        "eval0.logits",
-        "train1.loss",
-        "train1.terms.ce",
-        "train2.grad.prompt_learner.ctx",
-        "train0.params_after.prompt_learner.ctx",
+        *[
+            ("coop", "random_end_m16", key)
+            for key in (
+                "eval0.logits",
+                "train1.loss",
+                "train1.terms.ce",
+                "train2.grad.prompt_learner.ctx",
+                "train0.params_after.prompt_learner.ctx",
+            )
+        ],
+        ("tcp", "random_m4_inject2_eurosat", "train1.terms.kg"),
+        ("tcp", "random_m4_inject2_eurosat", "train2.grad.prompt_learner.meta_net.linear2.weight"),
+        ("tcp", "random_m4_inject3_imagenet", "eval_after.logits"),
+        ("tcp", "random_m4_inject3_imagenet", "optimizer_state.prompt_learner.meta_net.linear1.bias.exp_avg"),
     ],
 )
-def test_a_changed_trace_value_is_reported(tmp_path: Path, key: str) -> None:
-    target = tmp_path / "coop"
-    shutil.copytree(REFERENCE_TRACES / "coop", target)
-    copy = TraceConfig("coop", target, "random_end_m16")
+def test_a_changed_trace_value_is_reported(tmp_path: Path, method: str, name: str, key: str) -> None:
+    target = tmp_path / method
+    shutil.copytree(REFERENCE_TRACES / method, target)
+    copy = TraceConfig(method, target, name)
     replay_config(copy)  # the unchanged copy replays
-    file = target / "random_end_m16" / "trace.pt"
+    file = target / name / "trace.pt"
     trace = torch.load(file, weights_only=True)
     flat = trace[key].reshape(-1)
     index = flat.abs().argmax()

@@ -13,7 +13,8 @@ typed injection points:
   replaces those positions before block i. ``embeddings`` lets a method supply the whole first-layer
   input instead (e.g. CoOp with the class token in front or in the middle).
 
-A prompt is ``[m, d]`` (shared by every sequence in the batch) or ``[N, m, d]`` (one per sequence).
+A prompt is ``[m, d]`` (shared by every sequence in the batch) or ``[N, m, d]`` (one per sequence:
+per class when the sequences are the class prompts, as TCP's class-aware tokens at one deep layer).
 ``None`` at a deeper layer keeps whatever the previous block produced at those positions.
 
 A third injection point, :class:`SideBranches`, adds position-wise branches in parallel to the tower
@@ -409,15 +410,17 @@ class PromptedTextEncoder(_BlockRunner):
     The sequence is cut after the longest EOT position in the batch: under the causal mask later
     tokens cannot influence the EOT feature, so the result equals the full-length computation.
 
-    Shared-prefix encoding: when the first-layer context and every deep prompt are single ``[m, d]``
-    tensors at positions 1..m, positions 0..m (SOS + context) are identical for every sequence at
-    every layer (the causal mask keeps them from seeing the class tokens). They are then computed once
-    per layer, and each sequence's own positions attend to the shared prefix keys/values plus their
-    own: (m+1) + N*(L-m-1) token-layers instead of N*L. This is derived from the prompt structure
-    alone; ``share_prefix = False`` switches it off (for benchmarks). Sequences are further grouped
-    by length (:func:`length_groups`), each group cut after its own longest EOT, so short class names
-    do not pay for the longest one's padding. Text encoded with side branches and no prompt shares its
-    common leading tokens (fixed text such as "a photo of a") the same way (``_common_token_prefix``).
+    Shared-prefix encoding: when the first-layer context is a single ``[m, d]`` tensor at positions
+    1..m, positions 0..m (SOS + context) are identical for every sequence (the causal mask keeps them
+    from seeing the class tokens) up to the first deep prompt that is not a single ``[m, d]`` tensor
+    (one per sequence, such as per-class tokens, or another length). Until that layer they are computed
+    once per layer, and each sequence's own positions attend to the shared prefix keys/values plus their
+    own: (m+1) + N*(L-m-1) token-layers instead of N*L; from it on, every sequence continues in full,
+    the shared states copied into it. This is derived from the prompt structure alone;
+    ``share_prefix = False`` switches it off (for benchmarks). Sequences are further grouped by length
+    (:func:`length_groups`), each group cut after its own longest EOT, so short class names do not pay
+    for the longest one's padding. Text encoded with side branches and no prompt shares its common
+    leading tokens (fixed text such as "a photo of a") the same way (``_common_token_prefix``).
     """
 
     share_prefix: bool = True
@@ -489,16 +492,33 @@ class PromptedTextEncoder(_BlockRunner):
         if common:
             return self._project(self._shared_prefix_forward(x, (), common, eot, branches), normalize)
         mask = clip.attn_mask[:length, :length] if clip.attn_mask is not None else None
-        for index, block in enumerate(clip.transformer.resblocks):
+        # Prompt-free text features are computed once per class set, never per step: they keep
+        # open_clip's own summation order.
+        x = self._run_blocks(x, layers, start, mask, plain=prompts is None and branches is None, branches=branches)
+        return self._project(x[torch.arange(count, device=x.device), eot], normalize)
+
+    def _run_blocks(
+        self,
+        x: torch.Tensor,
+        layers: PromptLayers,
+        start: int,
+        mask: torch.Tensor | None,
+        first_block: int = 0,
+        plain: bool = False,
+        branches: SideBranches | None = None,
+    ) -> torch.Tensor:
+        """Blocks ``first_block`` onwards over whole sequences ``[N, L, d]``; each deep prompt replaces
+        positions ``start..`` before its block, each side branch runs beside its block."""
+        count, dtype = x.shape[0], x.dtype
+        scale = branches.scale if branches is not None else 1.0
+        blocks = self.clip.transformer.resblocks
+        for index in range(first_block, len(blocks)):
             deep = _layer(layers, index) if index > 0 else None
             if deep is not None:
                 m = deep.shape[-2]
                 x = torch.cat([x[:, :start], _batched(deep, count, dtype), x[:, start + m :]], dim=1)
-            # Prompt-free text features are computed once per class set, never per step: they keep
-            # open_clip's own summation order.
-            branch = _branch(branches, index + 1)
-            x = self.run(block, x, mask, plain=prompts is None and branches is None, branch=branch, branch_scale=scale)
-        return self._project(x[torch.arange(count, device=x.device), eot], normalize)
+            x = self.run(blocks[index], x, mask, plain=plain, branch=_branch(branches, index + 1), branch_scale=scale)
+        return x
 
     def _project(self, eot_states: torch.Tensor, normalize: bool) -> torch.Tensor:
         clip = self.clip
@@ -518,8 +538,7 @@ class PromptedTextEncoder(_BlockRunner):
             return False
         if self.clip.attn_mask is None:
             return False
-        deep_shared = all(layer is None or (layer.dim() == 2 and layer.shape[0] == first.shape[0]) for layer in layers)
-        return deep_shared and all(_supports_split_attention(block) for block in self.clip.transformer.resblocks)
+        return all(_supports_split_attention(block) for block in self.clip.transformer.resblocks)
 
     def _common_token_prefix(
         self, tokens: torch.Tensor, eot: torch.Tensor, prompts: TextPrompts | None, branches: SideBranches | None
@@ -557,6 +576,9 @@ class PromptedTextEncoder(_BlockRunner):
         prefix_mask = torch.ones(p, p, dtype=torch.bool, device=device).tril()
         for index, block in enumerate(self.clip.transformer.resblocks):
             deep = _layer(layers, index) if index > 0 else None
+            if deep is not None and not (deep.dim() == 2 and deep.shape[0] == m):
+                pooled = self._unshared_from(index, prefix, suffixes, groups, layers, eot, branches)
+                break
             if deep is not None:
                 prefix = torch.cat([prefix[:, :1], deep.to(prefix.dtype).view(1, m, width)], dim=1)
             branch = _branch(branches, index + 1)
@@ -567,9 +589,36 @@ class PromptedTextEncoder(_BlockRunner):
                 scale = branches.scale  # type: ignore[union-attr]
                 prefix = prefix + scale * sides[0].to(prefix.dtype)
                 suffixes = [part + scale * side.to(part.dtype) for part, side in zip(suffixes, sides[1:], strict=True)]
-        pooled = [
-            suffix[torch.arange(len(rows), device=device), eot[rows] - p]
-            for (rows, _), suffix in zip(groups, suffixes, strict=True)
-        ]
+        else:
+            pooled = [
+                suffix[torch.arange(len(rows), device=device), eot[rows] - p]
+                for (rows, _), suffix in zip(groups, suffixes, strict=True)
+            ]
         order = torch.cat([rows for rows, _ in groups]).argsort()
         return torch.cat(pooled)[order]
+
+    def _unshared_from(
+        self,
+        first_block: int,
+        prefix: torch.Tensor,
+        suffixes: list[torch.Tensor],
+        groups: list[tuple[torch.Tensor, int]],
+        layers: PromptLayers,
+        eot: torch.Tensor,
+        branches: SideBranches | None = None,
+    ) -> list[torch.Tensor]:
+        """EOT states per length group when the prefix stops being shared at ``first_block``: each
+        group's sequences whole (the shared prefix copied in front of their own positions) through the
+        remaining blocks, causal mask cut to the group's length."""
+        pooled = []
+        for (rows, _), suffix in zip(groups, suffixes, strict=True):
+            x = torch.cat([prefix.expand(len(rows), -1, -1), suffix], dim=1)
+            length = x.shape[1]
+            own = [
+                layer if layer is None or layer.dim() == 2 else _batched(layer, len(eot), layer.dtype)[rows]
+                for layer in layers
+            ]
+            mask = self.clip.attn_mask[:length, :length]
+            x = self._run_blocks(x, own, 1, mask, first_block, branches=branches)
+            pooled.append(x[torch.arange(len(rows), device=x.device), eot[rows]])
+        return pooled

@@ -34,5 +34,6 @@ from hicropl.methods import (  # noqa: F401  (importing registers them)
     maple,
     mma,
     promptsrc,
+    tcp,
     zeroshot,
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from hicropl.errors import ConfigError
 from hicropl.methods.prompt_helpers import MAPLE_MAX_WORD_INIT
 
 # The cfg.TRAINER section each method's authors read.
@@ -26,6 +27,7 @@ TRAINER_SECTION = {
     "hicropl": "HICROPL",
     "promptsrc": "PROMPTSRC",
     "mma": "MMADAPTER",
+    "tcp": "COOP",
 }
 
 # train.py defaults (KaiyangZhou/CoOp train.py:90-100; htyao89/KgCoOp train.py:92-99;
@@ -57,6 +59,9 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     },
     # ZjjConan/Multi-Modal-Adapter train.py (extend_cfg).
     "mma": {"TEXT_CTX_INIT": "", "ADAPTER_START": 4, "ADAPTER_END": 12, "ADAPTER_DIM": 32, "ADAPTER_SCALE": 0.1},
+    # htyao89/Textual-based_Class-aware_prompt_tuning train.py:92-99; INJECT_LAYER is the hard-coded
+    # layers=[8] (trainers/clip_text/model.py:268), which the golden traces patch per configuration.
+    "tcp": {"N_CTX": 16, "CSC": False, "CTX_INIT": False, "INJECT_LAYER": 8},
 }
 
 
@@ -137,6 +142,19 @@ def _mma(cfg: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _tcp(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    # W is read but overwritten by the hard-coded injection weight 1.0 (model.py:269); the loss weight 8.0 is
+    # hard-coded (tcp.py:257); CTX_INIT's value is ignored (always "a photo of a", tcp.py:127).
+    if cfg["CSC"] and not cfg["CTX_INIT"]:
+        raise ConfigError(
+            "TRAINER.COOP.CSC True: the authors' TCP builds a class-specific context and then fails to expand it "
+            "(trainers/tcp.py:143, 199); it has no class-specific variant"
+        )
+    if cfg["CTX_INIT"]:
+        return {"n_ctx": 4, "ctx_init": "a photo of a", "inject_layer": int(cfg["INJECT_LAYER"])}
+    return {"n_ctx": int(cfg["N_CTX"]), "ctx_init": "", "inject_layer": int(cfg["INJECT_LAYER"])}
+
+
 _TRANSLATIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "coop": _coop,
     "cocoop": _cocoop,
@@ -146,6 +164,7 @@ _TRANSLATIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "hicropl": _hicropl,
     "promptsrc": _promptsrc,
     "mma": _mma,
+    "tcp": _tcp,
 }
 
 

@@ -132,6 +132,13 @@ AUTHORS_STATE_NAMES: dict[str, StateNames] = {
         ),
         rebuilt=(r"adapter_learner\.token_embedding", r"adapter_learner\.tokenized_prompts"),
     ),
+    # htyao89/Textual-based_Class-aware_prompt_tuning trainers/tcp.py:154, 169-173, 185-186.
+    "tcp": StateNames(
+        ours=(
+            (r"prompt_learner\.ctx", lambda m: "ctx"),
+            (r"prompt_learner\.meta_net\.(linear[12]\.(?:weight|bias))", lambda m: f"meta_net.{m[1]}"),
+        )
+    ),
     # zzeoZheng/HiCroPL trainers/hicropl.py: the official variant keeps the authors' names.
     "hicropl": StateNames(
         ours=((r"prompt_learner\.(?!ZS_image_encoder\.|token_prefix$|token_suffix$).+", _same),),
