@@ -59,3 +59,11 @@ CASES += [
     MethodCase("maple", "maple", {"n_ctx": 2, "depth": 3}, learns=("text_prompts.", "couplings.")),
     MethodCase("linear_probe", "linear_probe"),  # fitted by L-BFGS, not by the optimiser
 ]
+CASES += [
+    MethodCase(
+        "coprompt",
+        "coprompt",
+        {"n_ctx": 2, "depth": 3, "distill_weight": 8.0},
+        learns=("text_prompts.", "couplings.", "adapter_image.", "adapter_text."),
+    ),
+]

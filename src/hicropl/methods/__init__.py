@@ -24,4 +24,4 @@ __all__ = [
     "register_method",
 ]
 
-from hicropl.methods import cocoop, coop, hicropl, ivlp, kgcoop, linear_probe, maple, zeroshot  # noqa: F401  (importing registers them)
+from hicropl.methods import cocoop, coop, coprompt, hicropl, ivlp, kgcoop, linear_probe, maple, zeroshot  # noqa: F401  (importing registers them)

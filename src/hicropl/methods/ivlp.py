@@ -106,7 +106,12 @@ class IVLP(ClassPromptTokens[IVLPConfig]):
         return F.normalize(text.float(), dim=-1)
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         _, vision_layers = self.prompts()
         image = self.backbone.encode_image(images, ImagePrompts(layers=vision_layers))
