@@ -16,7 +16,7 @@ from tests.engine.engine_testkit import LearnableHead, tiny_run_config
 class ViewProbe(LearnableHead):
     """The test head, recording the second view it is handed in training."""
 
-    name = "test_view_probe"
+    name = "probe_one_view"
     seen: ClassVar[list[tuple[torch.Tensor, torch.Tensor | None]]] = []
 
     def forward(
@@ -33,7 +33,7 @@ class ViewProbe(LearnableHead):
 
 
 class SecondViewProbe(ViewProbe):
-    name = "test_second_view_probe"
+    name = "probe_two_views"
     takes_second_view = True
     train_augmentation = "randaugment"
     seen: ClassVar[list[tuple[torch.Tensor, torch.Tensor | None]]] = []
