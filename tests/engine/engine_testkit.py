@@ -68,7 +68,12 @@ class LearnableHead(PromptMethod[HeadConfig]):
         return self.text
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         with torch.no_grad():
             image = self.backbone.encode_image(images, normalize=True)

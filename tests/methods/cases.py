@@ -71,3 +71,11 @@ CASES += [
 CASES += [
     MethodCase("tcp", "tcp", {"inject_layer": 2}, learns=("ctx", "meta_net.")),
 ]
+CASES += [
+    MethodCase(
+        "coprompt",
+        "coprompt",
+        {"n_ctx": 2, "depth": 3, "distill_weight": 8.0},
+        learns=("text_prompts.", "couplings.", "adapter_image.", "adapter_text."),
+    ),
+]

@@ -62,6 +62,11 @@ TRAINABLE_LISTS = (
     "parameters_requiring_grad_in_model_order",
     "trainable_parameters_in_optimizer_order",
 )
+# Lists whose order this library's parameter order must match. CoPrompt's authors hand SGD their whole
+# CustomCLIP (MaPLe's prompt learner interleaves ctx, proj, deep prompts, deep projections), where this
+# library keeps MaPLe's two lists (prompts, couplings); SGD updates each tensor on its own, so only the
+# set is compared there.
+ORDERED_TRAINABLE_LISTS = ("parameters_requiring_grad_in_optimizer_order", "parameters_in_optimizer_order")
 
 
 @dataclass(frozen=True)
@@ -331,7 +336,7 @@ def check_trainable(replay: Replay) -> None:
     for name, param in replay.method.named_parameters(remove_duplicate=False):
         names.setdefault(id(param), name)
     actual = [names[id(p)] for p in replay.method.trainable_parameters()]
-    if key.endswith("optimizer_order"):
+    if key in ORDERED_TRAINABLE_LISTS:
         assert actual == expected, f"trainable {actual} != the authors' {expected}"
     else:
         assert sorted(actual) == sorted(expected), f"trainable {sorted(actual)} != the authors' {sorted(expected)}"
@@ -464,7 +469,15 @@ def run_calls(replay: Replay, optimizer: torch.optim.Optimizer, after_call: Call
             deviations.values("logits", out.logits, trace[f"{tag}.logits"], f"{tag}.logits")
             continue
         method.train()
-        out = method(trace[call["batch"]], trace[call["labels"]])
+        # The authors' random draws of this call (``<tag>.random.<name>``) are replayed, not redrawn.
+        recorded_draws = {name: int(value) for _, name, value in replay.recorded(f"{tag}.random.")}
+        for name, value in recorded_draws.items():
+            method.random_draws.replay(name, value)
+        second_view = trace[call["second_view"]] if "second_view" in call else None
+        out = method(trace[call["batch"]], trace[call["labels"]], second_view=second_view)
+        assert not method.random_draws.pending(), f"{tag}: recorded draws never drawn {method.random_draws.pending()}"
+        for name, value in recorded_draws.items():
+            assert method.random_draws.last.get(name) == value, f"{tag}.random.{name}: the method drew no {name!r}"
         if after_call:
             after_call(replay, tag, out)
         optimizer.zero_grad(set_to_none=True)

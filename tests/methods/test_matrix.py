@@ -24,10 +24,17 @@ def _build(case: MethodCase, backbone, seed: int = 0):
     return build_method(case.method, backbone, CLASSES, case.config)
 
 
+def _train_forward(method, images, labels):
+    """A training forward as the engine makes it: methods that declare ``takes_second_view`` also get a
+    second view of the images (here flipped; the engine's is a second random augmentation)."""
+    second_view = images.flip(-1) if method.takes_second_view else None
+    return method(images, labels, second_view=second_view)
+
+
 def _step(method, images, labels, lr: float = 1e-2) -> float:
     params = method.trainable_parameters()
     method.train()
-    out = method(images, labels)
+    out = _train_forward(method, images, labels)
     if params:
         optimizer = torch.optim.SGD(params, lr=lr)
         optimizer.zero_grad()
@@ -75,7 +82,7 @@ def test_closed_form_fitting_is_declared(case, tiny_backbone):
 def test_output_shapes(case, tiny_backbone):
     method = _build(case, tiny_backbone)
     images, labels = _batch()
-    out = method(images, labels)
+    out = _train_forward(method, images, labels)
     assert out.logits.shape == (4, len(CLASSNAMES))
     assert out.loss.dim() == 0 and torch.isfinite(out.loss)
     with method.evaluating():
@@ -86,7 +93,7 @@ def test_exactly_the_intended_parameters_learn(case, tiny_backbone):
     method = _build(case, tiny_backbone)
     method.train()
     images, labels = _batch()
-    loss = method(images, labels).loss
+    loss = _train_forward(method, images, labels).loss
     assert loss.requires_grad == bool(case.learns)
     if loss.requires_grad:
         loss.backward()
@@ -144,7 +151,7 @@ def test_loss_falls_on_a_tiny_run(case, tiny_backbone):
     losses = []
     method.train()
     for _ in range(30):
-        loss = method(images, labels).loss
+        loss = _train_forward(method, images, labels).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

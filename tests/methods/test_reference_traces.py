@@ -1,7 +1,7 @@
 """Every method against golden traces of its authors' code: one replay (tests/methods/reference_replay.py).
 
 Replayed, each configuration of: ``tests/fixtures/reference_traces/<method>/`` (CoOp, CoCoOp, KgCoOp,
-IVLP, MaPLe, TCP; copies of the project's shared fixtures, see their READMEs),
+IVLP, MaPLe, PromptSRC, MMA, TCP, CoPrompt; copies of the project's shared fixtures, see their READMEs),
 ``tests/fixtures/official_hicropl_trace/`` (HiCroPL ``official``), every directory listed in
 ``HICROPL_EXTRA_REFERENCE_TRACES`` (colon-separated, laid out like ``reference_traces``) and in
 ``HICROPL_EXTRA_TRACES`` (laid out like ``official_hicropl_trace``). Everything comes from the manifests,
@@ -38,7 +38,7 @@ from tests.methods.reference_replay import (
     torch_threads,
 )
 
-SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple", "promptsrc", "mma", "tcp"}
+SHIPPED_METHODS = {"coop", "cocoop", "kgcoop", "ivlp", "maple", "promptsrc", "mma", "tcp", "coprompt"}
 
 
 def _extra(variable: str) -> list[Path]:
@@ -121,6 +121,11 @@ def _replay_trace(replay: Replay) -> None:
             replay.deviations.values(
                 "frozen text", method.frozen_text(), expected, "frozen_text.fixed_embeddings_normalized"
             )
+    if "frozen.ori_embedding" in trace:
+        # CoPrompt's frozen CLIP embeddings of the LLM descriptions (coprompt.py:375-401).
+        replay.deviations.values(
+            "frozen text", method.description_embeddings(), trace["frozen.ori_embedding"], "frozen.ori_embedding"
+        )
     if replay.config.method == "hicropl":
         if "fixed_embeddings" in trace:
             replay.deviations.values(
@@ -234,7 +239,10 @@ def _first_calls(replay: Replay) -> tuple[torch.Tensor, torch.Tensor, dict[str, 
     with method.evaluating():
         logits = method(trace[evaluation["batch"]]).logits
     method.train()
-    loss = method(trace[training["batch"]], trace[training["labels"]]).loss
+    for _, name, value in replay.recorded(f"{training['tag']}.random."):
+        method.random_draws.replay(name, int(value))
+    second_view = trace[training["second_view"]] if "second_view" in training else None
+    loss = method(trace[training["batch"]], trace[training["labels"]], second_view=second_view).loss
     loss.backward()
     grads = {name: p.grad.clone() for name, p in method.named_parameters() if p.grad is not None}
     return logits, loss.detach(), grads

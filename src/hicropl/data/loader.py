@@ -49,10 +49,13 @@ def image_is_valid(path: str) -> bool:
 
 
 class ImageDataset(Dataset):
-    """``data[i]`` -> ``(transform(image), label, index)``.
+    """``data[i]`` -> ``(transform(image), label, index)``, or with ``second_transform``
+    ``(transform(image), label, index, second_transform(image))``.
 
     ``index`` is the position in ``data`` of the image actually returned, so callers that cache
-    per-image results (frozen features) stay correct when a broken image was replaced.
+    per-image results (frozen features) stay correct when a broken image was replaced. The second view
+    (Dassl's K_TRANSFORMS 2) augments the same decoded image again, after the first view, so under one
+    seed both views are fixed and, with a random transform, differ.
     """
 
     def __init__(
@@ -61,9 +64,11 @@ class ImageDataset(Dataset):
         transform: Callable[[Image.Image], Any] | None = None,
         skip_corrupt: bool = False,
         validate_threads: int = 4,
+        second_transform: Callable[[Image.Image], Any] | None = None,
     ) -> None:
         self.data = list(data)
         self.transform = transform
+        self.second_transform = second_transform
         self.skip_corrupt = skip_corrupt
         self.skipped: list[str] = []
         self._replacement: dict[int, int] = {}
@@ -91,13 +96,14 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.data)
 
-    def __getitem__(self, index: int) -> tuple[Any, int, int]:
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
         index = self._replacement.get(index, index)
         datum = self.data[index]
-        image = load_image(datum.impath)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, datum.label, index
+        decoded = load_image(datum.impath)
+        image = self.transform(decoded) if self.transform is not None else decoded
+        if self.second_transform is None:
+            return image, datum.label, index
+        return image, datum.label, index, self.second_transform(decoded)
 
 
 class CacheableImages(NamedTuple):

@@ -8,7 +8,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import DataLoader
 
@@ -25,6 +25,9 @@ from hicropl.engine.sampling import ShardSampler
 from hicropl.errors import ConfigError, DataError
 from hicropl.methods.base import ClassSet
 from hicropl.results.record import evaluation_name
+
+if TYPE_CHECKING:
+    from hicropl.data.transforms import TrainAugmentation
 
 log = logging.getLogger("hicropl.data")
 
@@ -127,24 +130,32 @@ class TrainingData:
         }
 
 
-def transforms_of(backbone: CLIPBackbone) -> tuple[Any, Any, str]:
+def transforms_of(backbone: CLIPBackbone, augmentation: TrainAugmentation = "crop_flip") -> tuple[Any, Any, str]:
     from hicropl.data.transforms import build_transform, transform_fingerprint
 
     pre = backbone.preprocessing
-    train = build_transform(True, pre.image_size, pre.mean, pre.std)
+    train = build_transform(True, pre.image_size, pre.mean, pre.std, augmentation)
     test = build_transform(False, pre.image_size, pre.mean, pre.std)
     return train, test, transform_fingerprint(train) + "/" + transform_fingerprint(test)
 
 
-def image_dataset(data: list[Datum], transform: Any, skip_corrupt: bool) -> Any:
+def image_dataset(data: list[Datum], transform: Any, skip_corrupt: bool, second_transform: Any = None) -> Any:
     from hicropl.data.loader import ImageDataset
 
-    return ImageDataset(data, transform, skip_corrupt=skip_corrupt)
+    return ImageDataset(data, transform, skip_corrupt=skip_corrupt, second_transform=second_transform)
 
 
 def load_training_data(
-    config: DataConfig, seed: int, backbone: CLIPBackbone, skip_corrupt: bool = False
+    config: DataConfig,
+    seed: int,
+    backbone: CLIPBackbone,
+    skip_corrupt: bool = False,
+    augmentation: TrainAugmentation = "crop_flip",
+    second_view: bool = False,
 ) -> TrainingData:
+    """The run's training data; ``augmentation`` and ``second_view`` are what the method declares
+    (``PromptMethod.train_augmentation``, ``takes_second_view``): with ``second_view`` every training
+    item carries a second, independent augmentation of its image (Dassl's K_TRANSFORMS 2)."""
     root = resolve_root(config.root)
     name = canonical_dataset(config.dataset)
     splits = build_dataset(name, root)
@@ -158,7 +169,9 @@ def load_training_data(
         dataset_dir=get_dataset_spec(name).dataset_dir(root),
     )
     chosen = subsample_classes(sampled.splits, train_subset(config))
-    train_tf, test_tf, fingerprint = transforms_of(backbone)
+    train_tf, test_tf, fingerprint = transforms_of(backbone, augmentation)
+    if second_view:
+        fingerprint += "/second_view"
     log.info(
         "%s: %d classes, %d training images (%s shots, %s), %d val, %d test",
         name,
@@ -173,7 +186,7 @@ def load_training_data(
         splits=chosen,
         full=sampled.splits,
         root=root,
-        train=image_dataset(chosen.train, train_tf, skip_corrupt),
+        train=image_dataset(chosen.train, train_tf, skip_corrupt, train_tf if second_view else None),
         val=image_dataset(chosen.val, test_tf, skip_corrupt),
         fewshot_source=sampled.source,
         fewshot_path=sampled.path,

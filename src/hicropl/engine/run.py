@@ -46,7 +46,7 @@ from hicropl.engine.runlog import run_logging
 from hicropl.engine.seeding import seed_everything
 from hicropl.engine.trainer import FitResult, StepCallback, Trainer
 from hicropl.errors import CheckpointError, ConfigError, DataError, HicroplError
-from hicropl.methods.base import MethodRuntime, PromptMethod, build_method
+from hicropl.methods.base import MethodRuntime, PromptMethod, build_method, get_method_class
 from hicropl.precision import resolve_precision
 from hicropl.results.record import SCHEMA_VERSION, summarize
 from hicropl.results.run_folder import RunFolder, write_json_atomic
@@ -249,7 +249,15 @@ def train(
                 f"than --clip {config.clip} ({backbone.checksum[:16]}...); resume with the original weights or "
                 "pass --overwrite to start over."
             )
-        data = load_training_data(config.data, config.seed, backbone, config.train.skip_corrupt)
+        method_class = get_method_class(config.method_name)
+        data = load_training_data(
+            config.data,
+            config.seed,
+            backbone,
+            config.train.skip_corrupt,
+            method_class.train_augmentation,
+            method_class.takes_second_view,
+        )
         seed_everything(config.seed)
         runtime = MethodRuntime(cache_dir=default_cache_dir())
         method = build_method(config.method_name, backbone, class_set(data.splits), config.method, runtime)

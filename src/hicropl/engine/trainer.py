@@ -299,10 +299,11 @@ class Trainer:
     ) -> tuple[float, dict[str, float]]:
         images = batch[0].to(self.device, non_blocking=True)
         labels = batch[1].to(self.device, non_blocking=True)
+        second_view = self._second_view(batch)
         no_sync = model.no_sync() if isinstance(model, DistributedDataParallel) and not sync else None
         with no_sync or contextlib.nullcontext():
             with autocast(self.precision, self.device):
-                output = model(images, labels)
+                output = model(images, labels, second_view=second_view)
             if output.loss is None:
                 raise RuntimeError(f"{self.method.name} returned no loss for a labelled training batch")
             loss = output.loss.float()
@@ -311,6 +312,19 @@ class Trainer:
             scaled = loss / group_size
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
         return value, output.terms
+
+    def _second_view(self, batch: Any) -> torch.Tensor | None:
+        """The batch's second augmented view, for a method that declares ``takes_second_view``."""
+        if not self.method.takes_second_view:
+            return None
+        if len(batch) < 4:
+            raise ConfigError(
+                f"{self.method.name} trains on a second augmented view of each image, but the training data "
+                "yields one view; build it with second_view=True (engine.data.load_training_data does so for "
+                "methods that declare takes_second_view)"
+            )
+        view: torch.Tensor = batch[3].to(self.device, non_blocking=True)
+        return view
 
     def _check_finite(self, value: float) -> None:
         bad = broadcast_flag(not math.isfinite(value), self.dist, self._reduce_device())

@@ -27,6 +27,7 @@ __all__ = [
 from hicropl.methods import (  # noqa: F401  (importing registers them)
     cocoop,
     coop,
+    coprompt,
     hicropl,
     ivlp,
     kgcoop,

@@ -28,6 +28,7 @@ TRAINER_SECTION = {
     "promptsrc": "PROMPTSRC",
     "mma": "MMADAPTER",
     "tcp": "COOP",
+    "coprompt": "CoPrompt",
 }
 
 # train.py defaults (KaiyangZhou/CoOp train.py:90-100; htyao89/KgCoOp train.py:92-99;
@@ -62,7 +63,11 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     # htyao89/Textual-based_Class-aware_prompt_tuning train.py:92-99; INJECT_LAYER is the hard-coded
     # layers=[8] (trainers/clip_text/model.py:268), which the golden traces patch per configuration.
     "tcp": {"N_CTX": 16, "CSC": False, "CTX_INIT": False, "INJECT_LAYER": 8},
+    # ShuvenduRoy/CoPrompt train.py:88-95 (W and DISTILL are TRAINER.W / TRAINER.DISTILL there).
+    "coprompt": {"N_CTX": 2, "CTX_INIT": "a photo of a", "PROMPT_DEPTH": 9, "W": 8.0, "DISTILL": "cosine"},
 }
+# Settings a method's authors read directly under cfg.TRAINER rather than its own section.
+_TRAINER_LEVEL_KEYS = {"coprompt": ("W", "DISTILL")}
 
 
 def _coop(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,6 +160,23 @@ def _tcp(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {"n_ctx": int(cfg["N_CTX"]), "ctx_init": "", "inject_layer": int(cfg["INJECT_LAYER"])}
 
 
+def _coprompt(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    n_ctx = int(cfg["N_CTX"])
+    translated = {
+        "n_ctx": n_ctx,
+        "depth": int(cfg["PROMPT_DEPTH"]),
+        "ctx_init": _word_init(cfg["CTX_INIT"], n_ctx),  # coprompt.py:140, MaPLe's rule
+        "distill_weight": float(cfg["W"]),
+        # Any DISTILL other than "cosine" takes the MSE branch (coprompt.py:352-364).
+        "distill": "cosine" if cfg["DISTILL"] == "cosine" else "mse",
+    }
+    # Hard-coded in the authors' CustomCLIP (coprompt.py:301-302); a trace records them.
+    for key, field in (("image_adapter_m", "image_adapter_ratio"), ("text_adapter_m", "text_adapter_ratio")):
+        if key in cfg:
+            translated[field] = float(cfg[key])
+    return translated
+
+
 _TRANSLATIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "coop": _coop,
     "cocoop": _cocoop,
@@ -165,6 +187,7 @@ _TRANSLATIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "promptsrc": _promptsrc,
     "mma": _mma,
     "tcp": _tcp,
+    "coprompt": _coprompt,
 }
 
 
@@ -174,5 +197,8 @@ def config_from_authors(method: str, authors_cfg: Mapping[str, Any]) -> dict[str
         raise KeyError(f"no translation of the authors' settings for method {method!r}")
     prefix = f"TRAINER.{TRAINER_SECTION[method]}."
     trainer = dict(_DEFAULTS[method])
+    for key in _TRAINER_LEVEL_KEYS.get(method, ()):
+        if f"TRAINER.{key}" in authors_cfg:
+            trainer[key] = authors_cfg[f"TRAINER.{key}"]
     trainer.update({key[len(prefix) :]: value for key, value in authors_cfg.items() if key.startswith(prefix)})
     return _TRANSLATIONS[method](trainer)

@@ -139,6 +139,18 @@ AUTHORS_STATE_NAMES: dict[str, StateNames] = {
             (r"prompt_learner\.meta_net\.(linear[12]\.(?:weight|bias))", lambda m: f"meta_net.{m[1]}"),
         )
     ),
+    # ShuvenduRoy/CoPrompt trainers/coprompt.py:159-180 (MaPLe's prompt learner), 299-300 (adapters); the
+    # frozen distillation CLIP (model_distill, 297) is the same CLIP's weights.
+    "coprompt": StateNames(
+        ours=(
+            (r"prompt_learner\.ctx", lambda m: "text_prompts.0"),
+            (r"prompt_learner\.compound_prompts_text\.(\d+)", _indexed("text_prompts.", 1)),
+            (r"prompt_learner\.proj\.(weight|bias)", lambda m: f"couplings.0.{m[1]}"),
+            (r"prompt_learner\.compound_prompt_projections\.(\d+)(\.(?:weight|bias))", _indexed("couplings.", 1)),
+            (r"(adapter_(?:image|text)\.fc\.[02]\.weight)", lambda m: m[1]),
+        ),
+        frozen=((r"model_distill\.(.+)", lambda m: m[1]), *_FROZEN_CLIP),
+    ),
     # zzeoZheng/HiCroPL trainers/hicropl.py: the official variant keeps the authors' names.
     "hicropl": StateNames(
         ours=((r"prompt_learner\.(?!ZS_image_encoder\.|token_prefix$|token_suffix$).+", _same),),

@@ -12,6 +12,8 @@ optimiser, a checkpoint or a state dict. The engine drives every method the same
   ``fits_in_closed_form`` (the linear probe) and are not yet fitted;
 * ``method.state_averaging_weights(epochs)``: one weight per epoch, for the methods whose trained
   state is a weighted average of their state at the end of each epoch (PromptSRC).
+* ``method(images, labels, second_view=views)`` in training for the methods that declare
+  ``takes_second_view`` (CoPrompt): ``views`` is a second augmentation of the same images.
 
 A method's config is a :class:`MethodConfig` subclass and the method is ``PromptMethod[ItsConfig]``,
 so a type checker knows ``self.config``'s fields; every method keeps the base's ``forward`` signature.
@@ -32,7 +34,11 @@ from torch import nn
 
 from hicropl.clip.load import CLIPBackbone
 from hicropl.errors import ConfigError
+from hicropl.methods.random_draws import RandomDraws
 from hicropl.typed_config import from_dict
+
+if TYPE_CHECKING:
+    from hicropl.data.transforms import TrainAugmentation
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,12 @@ class PromptMethod(nn.Module, Generic[ConfigT]):
     # Methods fitted in closed form on frozen features (the linear probe) rather than by the
     # optimiser implement ``is_fitted`` and ``fit_closed_form``; the engine calls them after training.
     fits_in_closed_form: ClassVar[bool] = False
+    # Methods that train on a second, independently augmented view of each training image (CoPrompt's
+    # frozen image target) set this; the engine then augments each training image twice with
+    # ``train_augmentation`` and hands the second view as ``forward(..., second_view=...)``.
+    takes_second_view: ClassVar[bool] = False
+    # The training augmentation the method's authors use (see hicropl.data.transforms.build_transform).
+    train_augmentation: ClassVar[TrainAugmentation] = "crop_flip"
 
     def __init__(
         self,
@@ -116,6 +128,8 @@ class PromptMethod(nn.Module, Generic[ConfigT]):
         self.runtime = runtime or MethodRuntime()
         self.classes = classes
         self._class_cache: torch.Tensor | None = None
+        # Random choices the forward makes (CoPrompt's description index), seeded and replayable.
+        self.random_draws = RandomDraws()
 
     @property
     def backbone(self) -> CLIPBackbone:
@@ -136,20 +150,34 @@ class PromptMethod(nn.Module, Generic[ConfigT]):
         raise NotImplementedError
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         """Logits of ``images`` ``[B, C]``, and the loss when ``labels`` are given.
 
         ``frozen_image``: the frozen (prompt-free) image features of ``images`` ``[B, e]``, precomputed;
         only methods with ``uses_frozen_image_features`` are handed them and use them, the others
         ignore the argument (their image features depend on their prompts).
+
+        ``second_view``: a second, independently augmented view of each training image ``[B, 3, H, W]``;
+        the engine serves it in training only, and only to methods with ``takes_second_view``; the
+        others are never handed one and ignore the argument.
         """
         raise NotImplementedError
 
     if TYPE_CHECKING:
         # nn.Module types ``__call__`` as taking anything; this lets a type checker check calls too.
         def __call__(
-            self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+            self,
+            images: torch.Tensor,
+            labels: torch.Tensor | None = None,
+            frozen_image: torch.Tensor | None = None,
+            *,
+            second_view: torch.Tensor | None = None,
         ) -> MethodOutput: ...
 
     # --- closed-form fitting (methods with ``fits_in_closed_form`` only) -------------------------

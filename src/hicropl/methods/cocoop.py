@@ -116,7 +116,12 @@ class CoCoOp(ClassPromptTokens[CoCoOpConfig]):
         )
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         image = F.normalize(self.backbone.encode_image(images).float(), dim=-1)
         contexts = self.conditioned_context(image)  # the meta-net sees the whole batch (cocoop.py:148)

@@ -112,7 +112,12 @@ class IVLP(ClassPromptTokens[IVLPConfig]):
         return F.normalize(image.float(), dim=-1)
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         image = self.image_features(images)
         logits = self.logit_scale() * image @ self.cached_class_features().t()

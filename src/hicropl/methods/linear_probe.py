@@ -160,7 +160,12 @@ class LinearProbe(PromptMethod[LinearProbeConfig]):
 
     # --- forward --------------------------------------------------------------------------------
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         if frozen_image is None:
             with torch.no_grad():

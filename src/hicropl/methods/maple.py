@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -48,10 +49,13 @@ class MaPLeConfig(MethodConfig):
     depth: int = 9  # PROMPT_DEPTH J: prompted layers, counting the first (maple.py:80 asserts >= 1)
     ctx_init: str = "a photo of a"  # CTX_INIT ("" = N(0, 0.02) with "X" placeholders)
 
+    # Where the authors' code applies MaPLe's word-initialisation rule (methods built on MaPLe name theirs).
+    word_init_source: ClassVar[str] = "trainers/maple.py:84"
+
     def __post_init__(self) -> None:
         require(self.n_ctx >= 1, "n_ctx", f"must be >= 1, got {self.n_ctx}")
         require(self.depth >= 1, "depth", f"must be >= 1, got {self.depth}")
-        check_word_init_length(self.n_ctx, self.ctx_init, "n_ctx", "trainers/maple.py:84")
+        check_word_init_length(self.n_ctx, self.ctx_init, "n_ctx", self.word_init_source)
 
 
 @register_method
@@ -90,7 +94,12 @@ class MaPLe(ClassPromptTokens[MaPLeConfig]):
         return F.normalize(text.float(), dim=-1)
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         _, vision_layers = self.prompts()
         image = self.backbone.encode_image(images, ImagePrompts(layers=vision_layers))

@@ -163,7 +163,12 @@ class MMA(ClassPromptTokens[MMAConfig]):
         return F.normalize(text.float(), dim=-1)
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         branches = self.branches(self.vision_adapters, self.backbone.vision_layers)
         image = F.normalize(self.backbone.encode_image(images, branches=branches).float(), dim=-1)

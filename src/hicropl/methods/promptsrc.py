@@ -138,7 +138,12 @@ class PromptSRC(IVLP):
         return gaussian_epoch_weights(num_epochs, self.config.gpa_mean, self.config.gpa_std)
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         image = self.image_features(images)
         text = self.cached_class_features()

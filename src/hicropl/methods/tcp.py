@@ -226,7 +226,12 @@ class TCP(PromptMethod[TCPConfig]):
         return F.normalize(text.float(), dim=-1)
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         image = F.normalize(self.backbone.encode_image(images).float(), dim=-1)
         text = self.cached_class_features()

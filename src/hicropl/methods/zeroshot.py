@@ -67,7 +67,12 @@ class ZeroShotCLIP(PromptMethod[ZeroShotConfig]):
         return self.text_weights
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         if frozen_image is None:
             image = self.backbone.encode_image(images, normalize=True)

@@ -160,7 +160,12 @@ class HiCroPL(PromptMethod[HiCroPLConfig]):
             return self._encode_text(text_layers)
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor | None = None, frozen_image: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        frozen_image: torch.Tensor | None = None,
+        *,
+        second_view: torch.Tensor | None = None,
     ) -> MethodOutput:
         with self._operation_order():
             return self._forward(images, labels, frozen_image)
