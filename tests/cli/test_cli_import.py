@@ -3,8 +3,9 @@ golden traces) become run folders whose method computes the authors' logits, and
 ``predict`` and ``report`` use.
 
 In fp16, as the authors save, the imported method's first evaluation equals the replay loaded with the
-same fp16-rounded state (fp16 rounding moves the logits by ~1e-3 of their scale, so the trace itself is
-no reference for it); in fp32 it equals the trace's ``eval0.logits``. Both to the replay's tolerance.
+same fp16-rounded state (on the traces fp16 rounding moves the logits by up to 1.5e-2, 4e-4 of their
+largest, far beyond the replay's 1e-5, so the trace itself is no reference for it); in fp32 it equals
+the trace's ``eval0.logits``. Both to the replay's tolerance.
 """
 
 from __future__ import annotations
@@ -86,7 +87,12 @@ def test_imported_fp16_checkpoint_equals_the_replay_with_fp16_state(config, tmp_
     replay.deviations.values("logits", logits, expected, "imported eval0.logits (fp16 state)")
 
 
-@pytest.mark.parametrize("config", ONE_PER_METHOD, ids=lambda c: c.method)
+# eval, predict and report read only the run folder: one method per checkpoint layout (the prompt learner,
+# the whole CustomCLIP, HiCroPL's) covers them.
+FOLDER_LAYOUTS = [c for c in ONE_PER_METHOD if c.method in ("coop", "maple", "hicropl")]
+
+
+@pytest.mark.parametrize("config", FOLDER_LAYOUTS, ids=lambda c: c.method)
 def test_eval_predict_and_report_use_the_imported_run(config, tmp_path, capsys, mini_root, trace_clip):
     save_checkpoint(tmp_path / "authors", config, torch.float16)
     run = tmp_path / "runs" / "imported"

@@ -59,7 +59,7 @@ def test_another_methods_checkpoint(tmp_path, capsys, mini_root):
 def test_missing_tensor(tmp_path, capsys, mini_root):
     checkpoint = with_state(tmp_path, MAPLE, lambda s: s.pop("prompt_learner.compound_prompt_projections.1.weight"))
     err = refused(capsys, MAPLE, checkpoint, tmp_path / "run", mini_root, *given_settings(MAPLE))
-    assert "lacks couplings.2.weight" in err
+    assert "lacks couplings.2.weight" in err and "is the file complete" in err
 
 
 def test_unknown_tensor(tmp_path, capsys, mini_root):
@@ -158,3 +158,10 @@ def test_an_existing_run_is_kept_unless_overwritten(tmp_path, capsys, mini_root)
     code, _, err = run_cli(capsys, *args)
     assert code == 2 and "already holds a run" in err and "--overwrite" in err
     assert run_cli(capsys, *args, "--overwrite")[0] == 0
+
+
+def test_a_config_file_whose_settings_contradict_the_shapes(tmp_path, capsys, mini_root):
+    checkpoint = save_checkpoint(tmp_path / "authors", MAPLE, torch.float16)
+    config = Path(__file__).resolve().parents[2] / "configs" / "maple" / "base2novel.yaml"  # depth 9
+    err = refused(capsys, MAPLE, checkpoint, tmp_path / "run", mini_root, "--config", config)
+    assert "--set method.depth=3 (the config has depth=9)" in err

@@ -30,7 +30,7 @@ from hicropl.engine.run_checkpoint import FORMAT, VERSION, atomic_save, method_s
 from hicropl.engine.run_config import RunConfig, dump_run_config, load_run_config, read_yaml
 from hicropl.engine.runlog import run_logging
 from hicropl.errors import ConfigError
-from hicropl.methods.authors_shapes import config_from_shapes, set_flags
+from hicropl.methods.authors_shapes import config_from_shapes, set_flags, setting_hints, settings_to_change
 from hicropl.methods.base import ClassSet, MethodRuntime, PromptMethod, build_method
 from hicropl.methods.dassl_checkpoint import DasslCheckpoint, authors_state, load_authors_state
 from hicropl.results.record import SCHEMA_VERSION
@@ -110,9 +110,15 @@ def import_run(
     backbone = load_backbone(config.clip, device)
     splits = build_dataset(canonical_dataset(config.data.dataset), resolve_root(config.data.root), check_files=False)
     classes = class_set(subsample_classes(splits, train_subset(config.data)))
-    method = build_method(
-        config.method_name, backbone, classes, config.method, MethodRuntime(cache_dir=default_cache_dir())
-    )
+    try:
+        method = build_method(
+            config.method_name, backbone, classes, config.method, MethodRuntime(cache_dir=default_cache_dir())
+        )
+    except ConfigError as exc:
+        shapes = authors_state(config.method_name, checkpoint.state).shapes()
+        if not settings_to_change(config.method_name, shapes, config.method):
+            raise
+        raise ConfigError(f"{exc}. {setting_hints(config.method_name, shapes, config.method)}") from None
     loaded = load_authors_state(method, checkpoint)
     imported = {
         "format": "dassl",

@@ -101,16 +101,19 @@ def config_from_shapes(method: str, shapes: Shapes, current: Mapping[str, Any]) 
     return rule(shapes, current) if rule else {}
 
 
-def setting_hints(method: str, shapes: Shapes, config: Any) -> str:
-    """A sentence naming the settings to change so that ``config`` fits the checkpoint's shapes."""
+def settings_to_change(method: str, shapes: Shapes, config: Any) -> dict[str, Any]:
+    """The fields of ``config`` (a method config) that differ from what the checkpoint's shapes need."""
     current = to_dict(config)
     wanted = config_from_shapes(method, shapes, current)
-    differ = {key: value for key, value in wanted.items() if current.get(key) != value}
+    return {key: value for key, value in wanted.items() if current.get(key) != value}
+
+
+def setting_hints(method: str, shapes: Shapes, config: Any) -> str:
+    """A sentence naming the settings to change so that ``config`` fits the checkpoint's shapes ("" if none)."""
+    current = to_dict(config)
+    differ = settings_to_change(method, shapes, config)
     if not differ:
-        return (
-            "Its shapes agree with the method's settings; check that --clip is the CLIP the authors trained with "
-            "(the prompt widths follow it)."
-        )
+        return ""
     sets = set_flags(differ)
     found = ", ".join(f"{key}={current.get(key)!r}" for key in differ)
     return f"The checkpoint's shapes need {sets} (the config has {found})."

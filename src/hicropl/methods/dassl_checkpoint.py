@@ -135,6 +135,11 @@ def read_dassl_checkpoint(path: str | Path) -> DasslCheckpoint:
         if any(sign in text for sign in ("GLOBAL", "unrecognized function", "Can only")):
             named = re.search(r"GLOBAL ([\w.]+)|function (\S+)", text)
             what = f" ({named[1] or named[2]})" if named else ""
+            if named and named[1] in _TRAINING_OBJECTS:  # torch < 2.5 cannot map them to the stand-in
+                raise CheckpointError(
+                    f"{file} holds Dassl's optimizer and scheduler objects{what}; reading them without running "
+                    "code needs torch >= 2.5 (pip install -U torch)."
+                ) from None
             raise CheckpointError(
                 f"{file} holds Python objects{what} besides tensors and Dassl's optimizer and scheduler state, so "
                 "it was NOT loaded: checkpoints are read with weights_only=True, which runs no code from the file. "
@@ -246,7 +251,12 @@ def load_authors_state(method: PromptMethod, checkpoint: DasslCheckpoint) -> Loa
             parts.append(f"lacks {_listing(missing)}")
         if extra:
             parts.append(f"has {_listing([f'{state.source[k]} ({k})' for k in extra])}, which this model lacks")
+        hint = hint or "Its other tensors agree with these settings: is the file complete, and the authors' own?"
         raise CheckpointError(f"{file} does not fit {name} as configured: it {'; it '.join(parts)}. {hint}")
+    hint = (
+        hint
+        or "Its tensors agree with these settings: pass the --clip the authors trained with (prompt widths follow it)."
+    )
     for key in own:
         found, expected = tuple(state.ours[key].shape), tuple(own[key].shape)
         if found != expected:
