@@ -145,8 +145,11 @@ def read_dassl_checkpoint(path: str | Path) -> DasslCheckpoint:
                 "it was NOT loaded: checkpoints are read with weights_only=True, which runs no code from the file. "
                 "An authors' checkpoint holds only those; do not trust this file."
             ) from None
+        # torch's refusal text advises weights_only=False; keep only its reason.
+        reason = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+        detail = reason[1].strip() if reason else text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise CheckpointError(
-            f"{file} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}); it may be truncated."
+            f"{file} is not a readable PyTorch checkpoint ({detail}); it may be truncated or another kind of file."
         ) from exc
     state = payload.get("state_dict") if isinstance(payload, Mapping) else None
     if not isinstance(state, Mapping):
