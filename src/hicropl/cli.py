@@ -1,4 +1,4 @@
-"""The ``hicropl`` command: train, eval, zero-shot, predict, report, sweep, data check, info.
+"""The ``hicropl`` command: train, import, eval, zero-shot, predict, report, sweep, data check, info.
 
 Every subcommand prints errors the library raises (HicroplError) as one line and exits with code 2;
 an interrupted training run exits with 130 after writing a resumable checkpoint.
@@ -132,6 +132,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_flags(zero)
     zero.set_defaults(handler=cmd_zero_shot)
+
+    imported = _parser(
+        sub,
+        "import",
+        "turn an authors' Dassl checkpoint (CoOp, CoCoOp, KgCoOp, IVLP, MaPLe, HiCroPL) into a run folder",
+        _examples(
+            "hicropl import --method maple output/base2new/train_base/eurosat/shots_16/MaPLe/"
+            "vit_b16_c2_ep5_batch4_2ctx/seed1 \\",
+            "    --config configs/maple/base2novel.yaml --dataset EuroSAT --seed 1 --data-root ~/data "
+            "--clip ViT-B-16.pt",
+            "hicropl eval runs/base2novel/maple-authors/EuroSAT/shots_16/seed_1 --subset base   # and --subset novel",
+            "hicropl report runs/",
+            "hicropl import --method hicropl PATH/prompt_learner/model.pth.tar-2 \\",
+            "    --config configs/hicropl/cross_dataset.yaml --set method.variant=official --dataset ImageNet --seed 1",
+            "",
+            "The checkpoint's shapes fix prompt lengths, depths, CSC and HiCroPL's boundary (variant official);",
+            "ctx_init is not visible in them: give the authors' value (their config's CTX_INIT) with --config or",
+            "--set. --dataset and --protocol give the classes the authors trained on (base2novel: the base half).",
+            "Files are read with weights_only=True; result.json records the file and its sha256 (imported_from).",
+        ),
+    )
+    imported.add_argument(
+        "checkpoint", help="model-best.pth.tar or model.pth.tar-N, or the authors' output folder holding it"
+    )
+    imported.add_argument("--method", help="coop, cocoop, kgcoop, ivlp, maple or hicropl")
+    _add_run_flags(imported)
+    imported.set_defaults(handler=cmd_import)
 
     evaluate = _parser(
         sub,
@@ -278,10 +305,8 @@ def _env(value: str | None, name: str) -> str | None:
     return value if value else os.environ.get(name) or None
 
 
-def _run_config(args: argparse.Namespace, method: str | None, extra: Sequence[str] = ()) -> Any:
-    from hicropl.engine.run_config import load_run_config
-
-    flags = {
+def _run_flags(args: argparse.Namespace, method: str | None) -> dict[str, Any]:
+    return {
         "method.name": method,
         "data.dataset": args.dataset,
         "data.protocol": args.protocol,
@@ -292,7 +317,15 @@ def _run_config(args: argparse.Namespace, method: str | None, extra: Sequence[st
         "train.device": args.device,
         "train.precision": args.precision,
     }
-    config = load_run_config(args.config, flags, [*extra, *args.overrides])
+
+
+def _run_config(args: argparse.Namespace, method: str | None, extra: Sequence[str] = ()) -> Any:
+    from hicropl.engine.run_config import load_run_config
+
+    return _with_env_defaults(load_run_config(args.config, _run_flags(args, method), [*extra, *args.overrides]))
+
+
+def _with_env_defaults(config: Any) -> Any:
     # Environment defaults fill only what neither the config file nor a flag gave.
     if not config.clip and os.environ.get(ENV_CLIP):
         config.clip = os.environ[ENV_CLIP]
@@ -323,6 +356,21 @@ def cmd_zero_shot(args: argparse.Namespace) -> int:
     if args.prompts:
         extra.append(f"method.prompts={args.prompts}")
     return _train(args, _run_config(args, "zeroshot", extra))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from hicropl.engine.import_run import evaluation_commands, import_config, import_run
+    from hicropl.engine.run import default_run_dir
+    from hicropl.methods.dassl_checkpoint import read_dassl_checkpoint
+
+    checkpoint = read_dassl_checkpoint(args.checkpoint)
+    config = _with_env_defaults(import_config(checkpoint, args.config, _run_flags(args, args.method), args.overrides))
+    output = Path(args.output) if args.output else default_run_dir(config)
+    import_run(config, checkpoint, output, overwrite=args.overwrite, quiet=args.quiet)
+    print(f"{output}: {config.label} imported from {checkpoint.file} (epoch {checkpoint.epoch}); evaluate it with:")
+    for command in evaluation_commands(config, output):
+        print(f"  {command}")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

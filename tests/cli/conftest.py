@@ -19,3 +19,11 @@ def mini_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _no_env_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HICROPL_CLIP", raising=False)
     monkeypatch.delenv("HICROPL_DATA", raising=False)
+
+
+@pytest.fixture
+def trace_clip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The golden traces' tiny CLIP, loaded with its architecture (tests/cli/authors_checkpoints.py)."""
+    from tests.cli.authors_checkpoints import use_trace_clip
+
+    use_trace_clip(monkeypatch)

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from hicropl.clip.features import ensemble_features, imagenet_templates, template_features
 from hicropl.errors import CheckpointError, ConfigError, DataError
 from hicropl.methods import ClassSet, build_method
-from hicropl.methods.hicropl import HiCroPLConfig, load_dassl_checkpoint
+from hicropl.methods.dassl_checkpoint import load_dassl_checkpoint
+from hicropl.methods.hicropl import HiCroPLConfig
 from hicropl.typed_config import from_dict
 from tests.methods.cases import CLASSNAMES, DESCRIPTIONS
 

@@ -164,6 +164,12 @@ AUTHORS_STATE_NAMES: dict[str, StateNames] = {
 }
 
 
+# Methods whose Dassl trainer registers (and so checkpoints) the prompt learner alone, saving names without
+# ``prompt_learner.`` (``register_model("prompt_learner", model.prompt_learner, ...)``); the others register
+# the whole CustomCLIP.
+PROMPT_LEARNER_CHECKPOINTS = frozenset({"coop", "cocoop", "kgcoop", "hicropl"})
+
+
 def state_names(method: str) -> StateNames:
     try:
         return AUTHORS_STATE_NAMES[method]

@@ -1,7 +1,9 @@
 """The content of ``result.json`` and of ``evals/*.json``, and reading them back for reports.
 
 Accuracies are percentages. ``evaluations`` maps an evaluation name to its numbers; evaluations
-run later with ``hicropl eval`` are stored under ``evals/`` with the same fields. Evaluation names come
+run later with ``hicropl eval`` are stored under ``evals/`` with the same fields; a run made by
+``hicropl import`` has none until then (``imported_from`` names the authors' checkpoint), and reports
+leave it out, saying why, while it has none. Evaluation names come
 from :func:`evaluation_name`: ``EuroSAT (base)``/``EuroSAT (novel)`` in base-to-novel runs, the
 dataset's name for all classes of its test split.
 """
@@ -54,6 +56,7 @@ class RunRecord:
     created: str = ""  # ISO time the run finished
     suffix: str = ""  # set by the tables to tell apart runs that differ only in shots
     run_label: str | None = None  # the run's own label (config ``label``), if it set one
+    imported_from: str | None = None  # the authors' checkpoint file of an imported run (``hicropl import``)
 
     @property
     def label(self) -> str:
@@ -84,6 +87,7 @@ def read_run(path: Path) -> RunRecord:
         scores=_scores(result, folder),
         created=str(result.get("created") or ""),
         run_label=result.get("label") or None,
+        imported_from=(result.get("imported_from") or {}).get("file"),
     )
 
 
@@ -99,9 +103,17 @@ def find_runs(roots: Iterable[str | Path]) -> tuple[list[RunRecord], list[str]]:
         files = [base / RESULT] if (base / RESULT).is_file() else sorted(base.rglob(RESULT))
         for file in files:
             try:
-                runs.append(read_run(file.parent))
+                run = read_run(file.parent)
             except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
                 problems.append(f"{file}: unreadable ({type(exc).__name__}: {exc})")
+                continue
+            if run.imported_from and not run.scores:
+                problems.append(
+                    f"{run.path}: imported from {run.imported_from} and not evaluated yet, so not in the tables; "
+                    f"run `hicropl eval {run.path}` (with --subset base and --subset novel for base2novel)"
+                )
+                continue
+            runs.append(run)
     return runs, problems
 
 

@@ -2,11 +2,9 @@
 
 * :mod:`.method`: the config (variants ``paper`` and ``official``, the ablation switches) and the method;
 * :mod:`.learners`: the prompt learners of both variants (per-layer prompts, bidirectional flow);
-* :mod:`.blocks`: the layer-specific knowledge proxy, its ablation alternatives and the knowledge mapper;
-* :mod:`.dassl_checkpoint`: loading the authors' Dassl checkpoints into the ``official`` variant.
+* :mod:`.blocks`: the layer-specific knowledge proxy, its ablation alternatives and the knowledge mapper.
 """
 
-from hicropl.methods.hicropl.dassl_checkpoint import find_dassl_checkpoint, load_dassl_checkpoint
 from hicropl.methods.hicropl.method import HiCroPL, HiCroPLConfig
 
-__all__ = ["HiCroPL", "HiCroPLConfig", "find_dassl_checkpoint", "load_dassl_checkpoint"]
+__all__ = ["HiCroPL", "HiCroPLConfig"]
