@@ -19,7 +19,7 @@ import hicropl.engine.import_run
 import hicropl.engine.restore
 from hicropl.clip.load import CLIPBackbone, load_clip
 from hicropl.methods.authors_config import config_from_authors
-from hicropl.methods.authors_names import PROMPT_LEARNER_CHECKPOINTS
+from hicropl.methods.authors_names import DASSL_IMPORTABLE, PROMPT_LEARNER_CHECKPOINTS
 from hicropl.methods.authors_shapes import config_from_shapes
 from hicropl.methods.dassl_checkpoint import authors_state
 from tests.methods.reference_replay import (
@@ -33,7 +33,11 @@ from tests.methods.reference_replay import (
     tiny_clip_file,
 )
 
-CONFIGS = reference_trace_configs(REFERENCE_TRACES) + official_trace_configs(OFFICIAL_HICROPL_TRACE)
+CONFIGS = [
+    config
+    for config in reference_trace_configs(REFERENCE_TRACES) + official_trace_configs(OFFICIAL_HICROPL_TRACE)
+    if config.method in DASSL_IMPORTABLE
+]
 ONE_PER_METHOD = list({c.method: c for c in CONFIGS}.values())
 # Dassl's register_model names: the folder each trainer writes its checkpoints to.
 MODULE_FOLDER = {"ivlp": "VLPromptLearner", "maple": "MultiModalPromptLearner"}

@@ -165,3 +165,14 @@ def test_a_config_file_whose_settings_contradict_the_shapes(tmp_path, capsys, mi
     config = Path(__file__).resolve().parents[2] / "configs" / "maple" / "base2novel.yaml"  # depth 9
     err = refused(capsys, MAPLE, checkpoint, tmp_path / "run", mini_root, "--config", config)
     assert "--set method.depth=3 (the config has depth=9)" in err
+
+
+def test_a_method_whose_checkpoint_layout_is_unchecked_is_refused(tmp_path, capsys, mini_root):
+    checkpoint = save_checkpoint(tmp_path / "authors", MAPLE, torch.float16)
+    args = import_args(MAPLE, checkpoint, tmp_path / "run", mini_root)
+    args[args.index("--method") + 1] = "promptsrc"
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and "Traceback" not in err
+    assert "does not read the authors' checkpoints of promptsrc yet" in err
+    assert "cocoop, coop, hicropl, ivlp, kgcoop, maple" in err
+    assert not (tmp_path / "run" / "result.json").exists()

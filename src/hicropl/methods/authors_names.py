@@ -168,6 +168,9 @@ AUTHORS_STATE_NAMES: dict[str, StateNames] = {
 # ``prompt_learner.`` (``register_model("prompt_learner", model.prompt_learner, ...)``); the others register
 # the whole CustomCLIP.
 PROMPT_LEARNER_CHECKPOINTS = frozenset({"coop", "cocoop", "kgcoop", "hicropl"})
+# Methods whose Dassl checkpoints ``hicropl import`` reads: the layout of each (what the trainer
+# registers, which tensors it saves) is checked by tests that build such checkpoints from the traces.
+DASSL_IMPORTABLE = frozenset({"coop", "cocoop", "kgcoop", "ivlp", "maple", "hicropl"})
 
 
 def state_names(method: str) -> StateNames:
