@@ -537,22 +537,12 @@ def _usage_error(message: str) -> HicroplError:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hicropl.errors import TrainingInterrupted
+    from hicropl.errors import exit_code_of
 
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except TrainingInterrupted as exc:
-        print(f"interrupted: {exc}", file=sys.stderr)
-        return 130
-    except HicroplError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return exit_code_of(lambda: handler(args))
 
 
 if __name__ == "__main__":

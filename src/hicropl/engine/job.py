@@ -20,7 +20,7 @@ from typing import Any
 
 from hicropl.atomic import atomic_write_text
 from hicropl.engine.run_config import RunConfig, dump_run_config, load_run_config
-from hicropl.errors import HicroplError, TrainingInterrupted
+from hicropl.errors import exit_code_of
 
 JOB_FILE = "sweep_job.yaml"
 
@@ -49,20 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("config_file", help="a resolved run config (YAML), e.g. RUN/sweep_job.yaml")
     parser.add_argument("output", help="the run folder")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> int:
         result = train_from_file(args.config_file, args.output)
-    except TrainingInterrupted as exc:
-        print(f"interrupted: {exc}", file=sys.stderr)
-        return 130
-    except HicroplError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    summary = ", ".join(f"{k} {v:.2f}" for k, v in result["summary"].items())
-    print(f"{args.output}: {summary}")
-    return 0
+        summary = ", ".join(f"{k} {v:.2f}" for k, v in result["summary"].items())
+        print(f"{args.output}: {summary}")
+        return 0
+
+    return exit_code_of(run)
 
 
 if __name__ == "__main__":
