@@ -231,6 +231,7 @@ def test_kgcoop_targets_the_dataset_template(tiny_backbone):
         # KgCoOp's own table (kgcoop.py:41), not CoOp's "{} texture.".
         ("DescribableTextures", "", "a photo of a {}, a type of texture."),
         ("DescribableTextures", "{} texture.", "{} texture."),
+        ("dtd", "", "a photo of a {}, a type of texture."),  # a registry alias finds the same row
         ("Toy", "", "a photo of a {}."),
     ],
 )

@@ -159,3 +159,15 @@ def test_the_authors_settings_translate():
     assert config_from_authors("tcp", words) == {"n_ctx": 4, "ctx_init": "a photo of a", "inject_layer": 3}
     with pytest.raises(ConfigError, match="CSC"):
         config_from_authors("tcp", {**base, "TRAINER.COOP.CSC": True})
+
+
+def test_dataset_aliases_find_the_authors_rows():
+    from hicropl.methods.tcp import (
+        TCP_CLASS_PROMPT_TEMPLATES,
+        TCP_FROZEN_TEMPLATES,
+        class_prompt_template,
+        frozen_template,
+    )
+
+    assert class_prompt_template("dtd") == TCP_CLASS_PROMPT_TEMPLATES["DescribableTextures"]
+    assert frozen_template("pets") == TCP_FROZEN_TEMPLATES["OxfordPets"]

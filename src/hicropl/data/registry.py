@@ -86,6 +86,13 @@ def _registered(name: str | None) -> DatasetSpec | None:
         return None
 
 
+def canonical_dataset_name(name: str | None) -> str | None:
+    """The registered name of dataset ``name`` (aliases resolved: ``dtd`` -> ``DescribableTextures``),
+    or None for no name or an unregistered one; for tables keyed by dataset name."""
+    spec = _registered(name)
+    return None if spec is None else spec.name
+
+
 def dataset_template(name: str | None) -> str:
     """CoOp's hand-crafted prompt for dataset ``name``; CLIP's generic one for classes of no registered dataset."""
     spec = _registered(name)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from hicropl.clip.features import template_features
+from hicropl.data.registry import canonical_dataset_name
 from hicropl.methods.base import ClassSet, register_method
 from hicropl.methods.coop import CoOp, CoOpConfig
 from hicropl.typed_config import require
@@ -56,7 +57,7 @@ AUTHORS_CTX_INIT = "a photo of a"  # kgcoop.py:96, whatever CTX_INIT says
 
 
 def kgcoop_template(dataset: str | None) -> str:
-    return KGCOOP_TEMPLATES.get(dataset or "", OTHER_DATASETS_TEMPLATE)
+    return KGCOOP_TEMPLATES.get(canonical_dataset_name(dataset) or "", OTHER_DATASETS_TEMPLATE)
 
 
 @dataclass

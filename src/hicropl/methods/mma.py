@@ -50,10 +50,9 @@ from torch import nn
 
 from hicropl.clip.encoders import SideBranches
 from hicropl.clip.load import CLIPBackbone
-from hicropl.errors import ConfigError
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, register_method
 from hicropl.methods.gradient_scale import scale_gradient
-from hicropl.methods.prompt_helpers import ClassPromptTokens
+from hicropl.methods.prompt_helpers import ClassPromptTokens, check_depth
 from hicropl.typed_config import require
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
@@ -130,9 +129,7 @@ class MMA(ClassPromptTokens[MMAConfig]):
     ) -> None:
         super().__init__(config, backbone, classes, runtime)
         cfg = config
-        layers = min(backbone.text_layers, backbone.vision_layers)
-        if cfg.adapter_end > layers:
-            raise ConfigError(f"adapter_end: {cfg.adapter_end} exceeds the backbone's {layers} layers")
+        check_depth(cfg.adapter_end, min(backbone.text_layers, backbone.vision_layers), "adapter_end")
         # The authors' creation order (the torch RNG draws): text, vision, then the shared projections.
         self.text_adapters = _adapters(backbone.text_width, cfg)
         self.vision_adapters = _adapters(backbone.vision_width, cfg)

@@ -42,6 +42,7 @@ from torch import nn
 from hicropl.clip.encoders import TextPrompts
 from hicropl.clip.features import readable, template_features
 from hicropl.clip.load import CLIPBackbone
+from hicropl.data.registry import canonical_dataset_name
 from hicropl.errors import ConfigError
 from hicropl.methods.base import ClassSet, MethodConfig, MethodOutput, MethodRuntime, PromptMethod, register_method
 from hicropl.methods.prompt_helpers import leading_tokens_context, random_context
@@ -92,11 +93,11 @@ META_NET_REDUCTION = 4  # tcp.py:170: hidden width e // 4
 
 
 def class_prompt_template(dataset: str | None) -> str:
-    return TCP_CLASS_PROMPT_TEMPLATES.get(dataset or "", OTHER_DATASETS_CLASS_PROMPT)
+    return TCP_CLASS_PROMPT_TEMPLATES.get(canonical_dataset_name(dataset) or "", OTHER_DATASETS_CLASS_PROMPT)
 
 
 def frozen_template(dataset: str | None) -> str:
-    return TCP_FROZEN_TEMPLATES.get(dataset or "", OTHER_DATASETS_FROZEN_TEMPLATE)
+    return TCP_FROZEN_TEMPLATES.get(canonical_dataset_name(dataset) or "", OTHER_DATASETS_FROZEN_TEMPLATE)
 
 
 @dataclass
