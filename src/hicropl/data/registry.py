@@ -6,6 +6,7 @@ and ``pets`` all work; an unknown name gets a "did you mean" from difflib.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TypeGuard
 
@@ -16,6 +17,7 @@ from hicropl.errors import ConfigError, DataError
 
 _SPECS: dict[str, DatasetSpec] = {}
 _KEYS: dict[str, str] = {}
+_OWN: dict[str, str] = {}  # folder:/csv: reference -> the name it was registered under
 _builtins_loaded = False
 
 
@@ -65,11 +67,39 @@ def unregister_dataset(name: str) -> None:
     del _SPECS[spec.name]
     for key in [k for k, owner in _KEYS.items() if owner == spec.name]:
         del _KEYS[key]
+    for reference in [r for r, owner in _OWN.items() if owner == spec.name]:
+        del _OWN[reference]
+
+
+def _own_dataset(reference: str) -> DatasetSpec | None:
+    """The spec of ``folder:PATH``/``csv:FILE`` (registered on first use), or None for other names.
+
+    It is registered under the data's readable name, or that name plus a digest of the path when
+    another dataset already has the name, so two folders called ``images`` never mix.
+    """
+    from hicropl.data.datasets.own import own_dataset_spec, parse_reference
+
+    source = parse_reference(reference)
+    if source is None:
+        return None
+    known = _OWN.get(source.reference)
+    if known in _SPECS:
+        return _SPECS[known]
+    name = source.readable_name
+    if name_key(name) in _KEYS:
+        name = f"{name}-{hashlib.sha256(source.reference.encode('utf-8')).hexdigest()[:8]}"
+    spec = register_dataset(own_dataset_spec(source, name))
+    _OWN[source.reference] = spec.name
+    return spec
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
-    """The spec registered under ``name`` or one of its aliases (case and punctuation ignored)."""
+    """The spec registered under ``name`` or one of its aliases (case and punctuation ignored), or of
+    the user's data for ``folder:PATH`` and ``csv:FILE`` (see ``hicropl.data.datasets.own``)."""
     _ensure_builtins()
+    own = _own_dataset(name)
+    if own is not None:
+        return own
     owner = _KEYS.get(name_key(name))
     if owner is None:
         candidates = [*_SPECS, *(alias for spec in _SPECS.values() for alias in spec.aliases)]
@@ -84,6 +114,21 @@ def _registered(name: str | None) -> DatasetSpec | None:
         return get_dataset_spec(name) if name else None
     except UnknownDatasetError:
         return None
+
+
+def dataset_reference(name: str) -> str:
+    """What a config records for dataset ``name``: the registered name, or for the user's data the
+    absolute ``folder:``/``csv:`` reference, which finds the data again in any process."""
+    spec = get_dataset_spec(name)
+    for reference, registered in _OWN.items():
+        if registered == spec.name:
+            return reference
+    return spec.name
+
+
+def needs_data_root(name: str) -> bool:
+    """False for datasets whose folder is an absolute path (the user's data): they need no data root."""
+    return not Path(get_dataset_spec(name).folder).is_absolute()
 
 
 def canonical_dataset_name(name: str | None) -> str | None:
@@ -125,7 +170,7 @@ def build_dataset(name: str, root: str | Path, *, check_files: bool = True) -> D
     """
     spec = get_dataset_spec(name)
     root_path = Path(root).expanduser()
-    if not root_path.is_dir():
+    if not root_path.is_dir() and needs_data_root(name):
         raise DataError(
             f"the data root {root_path.absolute()} does not exist or is not a folder; create it and put the "
             "datasets in it as described in DATASETS.md, or pass the folder that holds them"

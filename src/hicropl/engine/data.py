@@ -14,9 +14,10 @@ from torch.utils.data import DataLoader
 
 from hicropl.clip.features import default_cache_dir
 from hicropl.clip.load import CLIPBackbone
+from hicropl.data.datasets.own import check_shots
 from hicropl.data.fewshot import few_shot_split
 from hicropl.data.protocols import get_protocol
-from hicropl.data.registry import build_dataset, get_dataset_spec
+from hicropl.data.registry import build_dataset, get_dataset_spec, needs_data_root
 from hicropl.data.subsample import normalize_subset, subsample_classes
 from hicropl.data.types import DatasetSplits, Datum
 from hicropl.engine.distributed import DistInfo
@@ -45,7 +46,10 @@ class Evaluation:
         return evaluation_name(self.dataset, self.subset, self.split)
 
 
-def resolve_root(root: str | Path | None) -> Path:
+def resolve_root(root: str | Path | None, dataset: str | None = None) -> Path:
+    """The data root; the user's own ``dataset`` (``folder:``/``csv:``) needs none and gets its own folder."""
+    if not root and dataset and not needs_data_root(dataset):
+        return get_dataset_spec(dataset).dataset_dir(".")
     if not root:
         raise ConfigError(
             "No data root given: pass --data-root DIR (the folder that holds the dataset folders), set data.root "
@@ -156,11 +160,12 @@ def load_training_data(
     """The run's training data; ``augmentation`` and ``second_view`` are what the method declares
     (``PromptMethod.train_augmentation``, ``takes_second_view``): with ``second_view`` every training
     item carries a second, independent augmentation of its image (Dassl's K_TRANSFORMS 2)."""
-    root = resolve_root(config.root)
+    root = resolve_root(config.root, config.dataset)
     name = canonical_dataset(config.dataset)
     splits = build_dataset(name, root)
     if splits.test_only:
         raise ConfigError(f"{name} has no training images (it is test-only); train on another --dataset.")
+    check_shots(get_dataset_spec(name), splits, config.shots)
     sampled = few_shot_split(
         splits,
         config.shots,
@@ -203,7 +208,7 @@ def load_evaluation(
 ) -> tuple[DatasetSplits, Any]:
     """The class subset of ``evaluation.dataset`` and a test-transform dataset of its split."""
     if splits is None or splits.name != evaluation.dataset:
-        splits = build_dataset(evaluation.dataset, resolve_root(root))
+        splits = build_dataset(evaluation.dataset, resolve_root(root, evaluation.dataset))
     chosen = subsample_classes(splits, evaluation.subset)
     items = {"test": chosen.test, "val": chosen.val, "train": chosen.train}.get(evaluation.split)
     if items is None:

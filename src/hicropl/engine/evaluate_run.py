@@ -40,7 +40,7 @@ def evaluate_run(
     config = restored.config
     if batch_size:
         config.train.eval_batch_size = batch_size
-    evaluation = Evaluation(canonical_dataset(dataset or restored.result["dataset"]), normalize_subset(subset), split)
+    evaluation = Evaluation(canonical_dataset(dataset or restored.config.data.dataset), normalize_subset(subset), split)
     with run_logging(restored.folder.log, quiet, dist.is_main):
         records, skipped = run_evaluations(restored.method, [evaluation], config, None, dist, progress and not quiet)
     record = {

@@ -84,7 +84,7 @@ def default_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
         Path(root)
         / config.data.protocol
         / method
-        / config.data.dataset
+        / (canonical_dataset(config.data.dataset) if config.data.dataset else "")  # folder:/csv: by readable name
         / f"shots_{config.data.shots}"
         / (f"seed_{config.seed}")
     )
@@ -133,7 +133,7 @@ def preflight(config: RunConfig) -> None:
     """Fail on a missing dataset, data root or weights file before the run folder is touched."""
     canonical_dataset(config.data.dataset)
     check_clip_source(config.clip)
-    resolve_root(config.data.root)
+    resolve_root(config.data.root, config.data.dataset)
 
 
 def _tensorboard(folder: RunFolder, enabled: bool, dist: DistInfo) -> Any:

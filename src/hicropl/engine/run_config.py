@@ -162,7 +162,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def _canonical_names(data: DataConfig) -> None:
     """Registered spellings (``eurosat`` -> ``EuroSAT``), so run folders and reports group runs alike."""
     from hicropl.data.protocols import get_protocol
-    from hicropl.data.registry import get_dataset_spec
+    from hicropl.data.registry import dataset_reference
 
     try:
         data.protocol = get_protocol(data.protocol).name
@@ -170,9 +170,9 @@ def _canonical_names(data: DataConfig) -> None:
         raise ConfigError(f"data.protocol (--protocol): {exc}") from exc
     try:
         if data.dataset:
-            data.dataset = get_dataset_spec(data.dataset).name
+            data.dataset = dataset_reference(data.dataset)
         if data.targets is not None:
-            data.targets = tuple(get_dataset_spec(name).name for name in data.targets)
+            data.targets = tuple(dataset_reference(name) for name in data.targets)
     except ConfigError as exc:
         raise ConfigError(f"data.dataset (--dataset): {exc}") from exc
 
