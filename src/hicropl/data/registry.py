@@ -176,7 +176,7 @@ def build_dataset(name: str, root: str | Path, *, check_files: bool = True) -> D
             "datasets in it as described in DATASETS.md, or pass the folder that holds them"
         )
     folder = spec.dataset_dir(root_path)
-    if not folder.is_dir():
+    if not folder.is_dir() and needs_data_root(name):  # the user's data: its reader names what is missing
         raise DataError(
             f"{spec.name}: the dataset folder {folder} is missing. {spec.source}. Expected layout:\n{spec.layout}"
         )

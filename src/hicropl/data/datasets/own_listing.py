@@ -50,11 +50,6 @@ class OwnListing:
         return bool(self.entries) and self.entries[0].split is not None
 
 
-def _shown(items: list[str]) -> str:
-    more = f"\n  ... and {len(items) - SHOW_FIRST} more" if len(items) > SHOW_FIRST else ""
-    return "\n  ".join(items[:SHOW_FIRST]) + more
-
-
 def _is_image(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -188,9 +183,10 @@ def list_csv(file: Path) -> OwnListing:
             missing.append(f"line {line}: {absolute}")
         entries.append(OwnEntry(Path(relpath).as_posix(), key, split))
     if missing:
+        more = f" ... and {len(missing) - SHOW_FIRST} more" if len(missing) > SHOW_FIRST else ""
         raise DataError(
-            f"{len(missing)} of {len(entries)} images listed in {file} are missing:\n  {_shown(missing)}\n"
-            f"Fix: paths are relative to {base}; correct them or remove those lines"
+            f"{len(missing)} of {len(entries)} images listed in {file} are missing ({'; '.join(missing[:SHOW_FIRST])}"
+            f"{more}); paths are relative to {base}: correct them or remove those lines"
         )
     if not entries:
         raise DataError(f"the CSV file {file} lists no images; add one line `path,label` per image")

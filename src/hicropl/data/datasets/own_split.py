@@ -38,9 +38,9 @@ SHOW_FIRST = 5
 
 
 def _counts(total: int) -> tuple[int, int]:
-    """(train, val) image counts of a class of ``total`` images; the rest is test."""
-    val = max(1, round(total * VAL_FRACTION))
-    train = max(1, round(total * TRAIN_FRACTION))
+    """(train, val) image counts of a class of ``total`` (at least 3) images; the rest, at least one, is test."""
+    val = max(1, int(total * VAL_FRACTION + 0.5))
+    train = min(max(1, int(total * TRAIN_FRACTION + 0.5)), total - val - 1)
     return train, val
 
 
