@@ -23,7 +23,7 @@ def test_help_lists_commands_and_every_command_has_examples(capsys):
     for name in COMMANDS:
         assert "examples:" in subparsers[name].format_help(), name
     check = next(a for a in subparsers["data"]._actions if a.dest == "data_command").choices["check"]
-    assert "hicropl data check --root" in check.format_help()
+    assert "hicropl data check --data-root" in check.format_help() and "--root" not in check.format_help()
 
 
 def test_info(capsys, tiny_checkpoint):
@@ -34,10 +34,16 @@ def test_info(capsys, tiny_checkpoint):
 
 
 def test_data_check(capsys, mini_root):
-    code, out, _ = run_cli(capsys, "data", "check", "--root", mini_root, "--dataset", "EuroSAT")
+    code, out, _ = run_cli(capsys, "data", "check", "--data-root", mini_root, "--dataset", "EuroSAT")
     assert code == 1 and "EuroSAT" in out  # the miniature has fewer images than the real dataset
     code, _, err = run_cli(capsys, "data", "check")
-    assert code == 2 and "--root" in err
+    assert code == 2 and "--data-root" in err
+
+
+def test_data_check_root_is_a_deprecated_alias_of_data_root(capsys, mini_root):
+    code, out, err = run_cli(capsys, "data", "check", "--root", mini_root, "--dataset", "EuroSAT")
+    assert code == 1 and "EuroSAT" in out
+    assert "`data check --root` is deprecated; use --data-root" in err
 
 
 @pytest.mark.parametrize(

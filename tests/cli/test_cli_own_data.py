@@ -86,3 +86,10 @@ def test_too_few_images_for_the_shots_is_one_clear_line(tmp_path, capsys, tiny_c
     assert code == 2 and "Traceback" not in err
     assert "fewer training images than --shots 4" in err and "lower --shots to at most 2" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_data_check_of_own_data_needs_no_data_root(tmp_path, capsys):
+    data = make_class_folders(tmp_path / "checked_photos", per_class=3)
+    code, out, err = run_cli(capsys, "data", "check", "--dataset", f"folder:{data}")
+    assert code == 0, err
+    assert "checked_photos  ok" in out and (data / "hicropl_split.json").is_file()
