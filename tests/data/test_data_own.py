@@ -218,3 +218,23 @@ def test_check_shots_only_for_own_data(tmp_path):
         check_shots(spec, splits, 3)
     check_shots(get_dataset_spec("EuroSAT"), splits, 16)  # built-ins keep CoOp's behaviour
     unregister_dataset(spec.name)
+
+
+def test_the_python_example_in_datasets_md_works(tmp_path, monkeypatch):
+    text = (Path(__file__).parents[2] / "DATASETS.md").read_text("utf-8")
+    example = text.split("### In Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    make_class_folders(tmp_path / "photos" / "pets", per_class=3)
+    for split in ("train", "val", "test"):
+        for name in ("healthy", "rust"):
+            for i in range(2):
+                write_image(tmp_path / "data" / "leaves" / split / name / f"{i}.jpg")
+    namespace: dict[str, object] = {}
+    try:
+        exec(compile(example, "DATASETS.md", "exec"), namespace)
+        assert namespace["pets"].name == "MyPets" and namespace["pets"].num_classes == 4  # type: ignore[attr-defined]
+        leaves = namespace["leaves"]
+        assert leaves.classnames == ["healthy", "rust"] and len(leaves.test) == 4  # type: ignore[attr-defined]
+    finally:
+        for name in ("MyPets", "Leaves"):
+            unregister_dataset(name)
