@@ -60,6 +60,11 @@ def test_a_folder_dataset_trains_evaluates_predicts_and_reports(tmp_path, capsys
     code, out, err = run_cli(capsys, "predict", run, data / "dog" / "001.jpg")
     assert code == 0, err
     assert {p["class"] for p in json.loads(out)[0]["predictions"]} <= {"house cat", "dog"}
+    code, out, err = run_cli(
+        capsys, "predict", run, data / "dog" / "001.jpg", "--classes-dataset", f"folder:{data}", "--subset", "novel"
+    )
+    assert code == 0, err
+    assert {p["class"] for p in json.loads(out)[0]["predictions"]} == {"red fox", "plains zebra"}
 
     code, out, err = run_cli(capsys, "report", tmp_path / "runs")
     assert code == 0, err

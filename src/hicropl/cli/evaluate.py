@@ -115,7 +115,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from hicropl.data.subsample import subsample_classes
         from hicropl.engine.data import class_set, resolve_root
 
-        root = resolve_root(restored.config.data.root)
+        root = resolve_root(restored.config.data.root, args.classes_dataset)
         classes = class_set(
             subsample_classes(build_dataset(args.classes_dataset, root, check_files=False), args.subset)
         )
