@@ -70,8 +70,7 @@ def _loose_images(folder: Path) -> list[str]:
         raise DataError(f"cannot list the folder {folder}: {exc}") from exc
 
 
-def _class_folders(folder: Path, base: Path, split: str | None) -> list[OwnEntry]:
-    """The images of ``folder/<class>/``; an empty class folder or a loose image is an error."""
+def _no_loose_images(folder: Path) -> None:
     loose = _loose_images(folder)
     if loose:
         raise DataError(
@@ -79,6 +78,11 @@ def _class_folders(folder: Path, base: Path, split: str | None) -> list[OwnEntry
             f"{' ...' if len(loose) > 3 else ''}); move each image into the folder of its class "
             f"({folder}/<class>/) or delete it"
         )
+
+
+def _class_folders(folder: Path, base: Path, split: str | None) -> list[OwnEntry]:
+    """The images of ``folder/<class>/``; an empty class folder or a loose image is an error."""
+    _no_loose_images(folder)
     keys = list_class_folders(folder)
     if not keys:
         raise DataError(
@@ -106,6 +110,7 @@ def list_folder(path: Path) -> OwnListing:
         )
     subfolders = set(list_class_folders(path))
     if {"train", "test"} <= subfolders and subfolders <= set(SPLIT_NAMES):
+        _no_loose_images(path)
         entries = [e for split in SPLIT_NAMES if split in subfolders for e in _class_folders(path / split, path, split)]
         keys = sorted({e.key for e in entries})
         lacking = sorted(set(keys) - {e.key for e in entries if e.split == "train"})
