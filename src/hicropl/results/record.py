@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hicropl.results.run_folder import RESULT, RunFolder, read_json
+from hicropl.results.run_status import RUN_MARKERS, RunStatus, is_run_folder, run_status
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +60,7 @@ class RunRecord:
     suffix: str = ""  # set by the tables to tell apart runs that differ only in shots
     run_label: str | None = None  # the run's own label (config ``label``), if it set one
     imported_from: str | None = None  # the authors' checkpoint file of an imported run (``hicropl import``)
+    config: dict[str, Any] | None = None  # the run's config.yaml; None where it is missing or unreadable
 
     @property
     def label(self) -> str:
@@ -71,6 +75,15 @@ def _scores(result: Mapping[str, Any], folder: RunFolder) -> dict[str, float]:
             entry = read_json(file)
             scores[str(entry["name"])] = float(entry["accuracy"])
     return scores
+
+
+def read_config(folder: RunFolder) -> dict[str, Any] | None:
+    """The run's saved config.yaml as plain data, or None where it is missing or not a YAML mapping."""
+    try:
+        data = yaml.safe_load(folder.config.read_text("utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def read_run(path: Path) -> RunRecord:
@@ -88,11 +101,23 @@ def read_run(path: Path) -> RunRecord:
         created=str(result.get("created") or ""),
         run_label=result.get("label") or None,
         imported_from=(result.get("imported_from") or {}).get("file"),
+        config=read_config(folder),
     )
 
 
+def unfinished_runs(base: Path) -> list[tuple[Path, RunStatus]]:
+    """The run folders at or under ``base`` without a result.json, with where each stands."""
+    folders = [base] if is_run_folder(base) else sorted({p.parent for m in RUN_MARKERS for p in base.rglob(m)})
+    found = []
+    for folder in folders:
+        if not (folder / RESULT).is_file() and is_run_folder(folder):
+            found.append((folder, run_status(folder)))
+    return found
+
+
 def find_runs(roots: Iterable[str | Path]) -> tuple[list[RunRecord], list[str]]:
-    """Every finished run under ``roots`` (folders holding result.json), plus one line per unreadable one."""
+    """Every finished run under ``roots`` (folders holding result.json), plus one line per run left
+    out: unreadable, unfinished (running, interrupted, failed) or imported and not evaluated yet."""
     runs: list[RunRecord] = []
     problems: list[str] = []
     for root in roots:
@@ -100,6 +125,8 @@ def find_runs(roots: Iterable[str | Path]) -> tuple[list[RunRecord], list[str]]:
         if not base.exists():
             problems.append(f"{base}: no such folder")
             continue
+        for folder, status in unfinished_runs(base):
+            problems.append(f"{folder}: not finished ({status.describe()})")
         files = [base / RESULT] if (base / RESULT).is_file() else sorted(base.rglob(RESULT))
         for file in files:
             try:
