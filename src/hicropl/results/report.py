@@ -66,10 +66,10 @@ def make_report(
     library) beside ours. Raises DataError where ``roots`` hold no run folder at all."""
     if compare is not None and compare not in COMPARE_WITH:
         raise ConfigError(f"--compare {compare}: only {', '.join(COMPARE_WITH)} is known.")
-    roots = [Path(root).expanduser() for root in roots]
-    runs, problems = find_runs(roots)
-    if not runs and not any(_holds_runs(root) for root in roots):
-        where = ", ".join(str(root.resolve()) for root in roots) or "(no folder given)"
+    folders = [Path(root).expanduser() for root in roots]
+    runs, problems = find_runs(folders)
+    if not runs and not any(_holds_runs(folder) for folder in folders):
+        where = ", ".join(str(folder.resolve()) for folder in folders) or "(no folder given)"
         raise DataError(f"No run folders found in {where} (a run folder holds result.json or config.yaml).")
     tables = build_tables(runs, problems)
     if compare is not None:
