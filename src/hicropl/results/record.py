@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from hicropl.results.run_folder import RESULT, RunFolder, read_json
-from hicropl.results.run_status import RUN_MARKERS, RunStatus, is_run_folder, run_status
+from hicropl.results.run_status import RunStatus, find_run_folders, run_status
 
 SCHEMA_VERSION = 1
 
@@ -68,7 +68,8 @@ class RunRecord:
         return f"{name} {self.suffix}" if self.suffix else name
 
 
-def _scores(result: Mapping[str, Any], folder: RunFolder) -> dict[str, float]:
+def read_scores(result: Mapping[str, Any], folder: RunFolder) -> dict[str, float]:
+    """Accuracy per evaluation name: result.json's, then those ``hicropl eval`` added under evals/."""
     scores = {name: float(entry["accuracy"]) for name, entry in result.get("evaluations", {}).items()}
     if folder.evals.is_dir():
         for file in sorted(folder.evals.glob("*.json")):
@@ -97,7 +98,7 @@ def read_run(path: Path) -> RunRecord:
         protocol=str(result["protocol"]),
         shots=int(result["shots"]),
         seed=int(result["seed"]),
-        scores=_scores(result, folder),
+        scores=read_scores(result, folder),
         created=str(result.get("created") or ""),
         run_label=result.get("label") or None,
         imported_from=(result.get("imported_from") or {}).get("file"),
@@ -107,12 +108,7 @@ def read_run(path: Path) -> RunRecord:
 
 def unfinished_runs(base: Path) -> list[tuple[Path, RunStatus]]:
     """The run folders at or under ``base`` without a result.json, with where each stands."""
-    folders = [base] if is_run_folder(base) else sorted({p.parent for m in RUN_MARKERS for p in base.rglob(m)})
-    found = []
-    for folder in folders:
-        if not (folder / RESULT).is_file() and is_run_folder(folder):
-            found.append((folder, run_status(folder)))
-    return found
+    return [(folder, run_status(folder)) for folder in find_run_folders(base) if not (folder / RESULT).is_file()]
 
 
 def find_runs(roots: Iterable[str | Path]) -> tuple[list[RunRecord], list[str]]:

@@ -12,7 +12,7 @@ from hicropl.results.paper import PaperCell
 from hicropl.results.record import RunRecord, find_runs
 from hicropl.results.render import to_csv, to_json, to_markdown
 from hicropl.results.render_latex import to_latex
-from hicropl.results.run_status import RUN_MARKERS, is_run_folder
+from hicropl.results.run_status import find_run_folders
 from hicropl.results.tables import Table, build_tables
 
 FORMATS = ("md", "csv", "json")
@@ -47,10 +47,6 @@ class Report:
         raise ConfigError(f"Unknown report format {fmt!r}; choose from {', '.join(ALL_FORMATS)}.")
 
 
-def _holds_runs(root: Path) -> bool:
-    return root.exists() and (is_run_folder(root) or any(next(root.rglob(m), None) for m in RUN_MARKERS))
-
-
 def make_report(
     roots: Iterable[str | Path],
     output: str | Path | None = None,
@@ -68,7 +64,7 @@ def make_report(
         raise ConfigError(f"--compare {compare}: only {', '.join(COMPARE_WITH)} is known.")
     folders = [Path(root).expanduser() for root in roots]
     runs, problems = find_runs(folders)
-    if not runs and not any(_holds_runs(folder) for folder in folders):
+    if not runs and not any(f.exists() and find_run_folders(f) for f in folders):
         where = ", ".join(str(folder.resolve()) for folder in folders) or "(no folder given)"
         raise DataError(f"No run folders found in {where} (a run folder holds result.json or config.yaml).")
     tables = build_tables(runs, problems)

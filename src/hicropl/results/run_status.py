@@ -105,3 +105,10 @@ def run_status(path: str | Path, host: str | None = None, alive: Callable[[int],
 
 def is_run_folder(path: Path) -> bool:
     return any((path / name).is_file() for name in RUN_MARKERS)
+
+
+def find_run_folders(root: Path) -> list[Path]:
+    """``root`` if it is a run folder, else every run folder under it, in path order."""
+    if is_run_folder(root):
+        return [root]
+    return sorted({p.parent for marker in RUN_MARKERS for p in root.rglob(marker)})
