@@ -56,6 +56,7 @@ class Row:
     group: str = ""  # e.g. the dataset of a block of method rows
     average: bool = False  # a row of the average over datasets
     paper: list[PaperComparison | None] = field(default_factory=list)  # per column, with --compare paper
+    method: str = ""  # the registered method of the row's runs, where the plots need it (few-shot)
 
 
 @dataclass
@@ -145,6 +146,14 @@ def _b2n_cells(bases: list[float], novels: list[float]) -> list[Cell | None]:
     return [base, novel, Cell(harmonic_mean(base.mean, novel.mean), hm_std, base.n)]
 
 
+def _methods_of(runs: Iterable[RunRecord]) -> dict[str, set[str]]:
+    """Row name -> the registered methods of its runs."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for run in runs:
+        found[run.label].add(run.method)
+    return found
+
+
 def few_shot_table(runs: Sequence[RunRecord]) -> Table | None:
     runs = [r for r in runs if r.protocol == "fewshot"]
     if not runs:
@@ -169,9 +178,13 @@ def few_shot_table(runs: Sequence[RunRecord]) -> Table | None:
         rows.append(
             Row(method if complete else f"{method} †", cells, group=_average_label(len(datasets)), average=True)
         )
+    method_of = {label: next(iter(names)) for label, names in _methods_of(runs).items() if len(names) == 1}
+    for row in rows:
+        row.method = method_of.get(row.name.removesuffix(" †"), "")
     for dataset in datasets:
         for method in methods:
-            rows.append(Row(method, [cell(values.get((method, dataset, k), [])) for k in shots], group=dataset))
+            cells = [cell(values.get((method, dataset, k), [])) for k in shots]
+            rows.append(Row(method, cells, group=dataset, method=method_of.get(method, "")))
     table.rows = rows
     if len(datasets) > 1:
         table.notes.append("Average: mean over datasets of the per-dataset means.")
