@@ -39,7 +39,10 @@ def _groups(table: Table) -> list[str]:
 
 
 def _group_label(group: str) -> str:
-    return group.replace("Average over ", "Average (").replace(" datasets", ")") if group.startswith("Average") else group
+    """``Average over 11 datasets`` -> ``Average (11)``; dataset names unchanged."""
+    if not group.startswith("Average over "):
+        return group
+    return group.replace("Average over ", "Average (").replace(" datasets", ")")
 
 
 def _method(row: Row) -> str:
