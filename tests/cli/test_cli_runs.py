@@ -120,3 +120,18 @@ def test_runs_and_show_are_commands_with_examples():
     commands = next(a for a in parser._actions if a.dest == "command").choices
     for name in ("runs", "show"):
         assert "examples:" in commands[name].format_help()
+
+
+def test_runs_says_when_a_result_is_unreadable_or_an_import_is_not_evaluated(tmp_path):
+    broken = write_run(tmp_path / "broken", "coop", "EuroSAT", "base2novel", 1, {})
+    (broken / "result.json").write_text("{cut short")
+    imported = write_run(tmp_path / "imported", "maple", "EuroSAT", "base2novel", 1, {}, label="maple-authors")
+    result = json.loads((imported / "result.json").read_text())
+    (imported / "result.json").write_text(json.dumps({**result, "imported_from": {"file": "model.pth.tar-5"}}))
+    entries = {e.path.name: e for e in list_runs(tmp_path)}
+    assert entries["broken"].status.state == "unreadable" and entries["broken"].method == "coop"
+    assert entries["imported"].headline == "not evaluated" and entries["imported"].method == "maple-authors"
+    (imported / "evals").mkdir()
+    (imported / "evals" / "EuroSAT_base.json").write_text(json.dumps({"name": "EuroSAT (base)", "accuracy": 80.0}))
+    (imported / "evals" / "EuroSAT_novel.json").write_text(json.dumps({"name": "EuroSAT (novel)", "accuracy": 60.0}))
+    assert next(e for e in list_runs(tmp_path) if e.path.name == "imported").headline == "HM 68.57"

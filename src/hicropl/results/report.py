@@ -9,7 +9,7 @@ from pathlib import Path
 from hicropl.atomic import atomic_write_text
 from hicropl.errors import ConfigError, DataError
 from hicropl.results.paper import PaperCell
-from hicropl.results.record import RunRecord, find_runs
+from hicropl.results.record import find_runs
 from hicropl.results.render import to_csv, to_json, to_markdown
 from hicropl.results.render_latex import to_latex
 from hicropl.results.run_status import find_run_folders
@@ -27,7 +27,6 @@ class Report:
     problems: list[str]
     runs: int
     files: list[Path] = field(default_factory=list)
-    records: list[RunRecord] = field(default_factory=list)
 
     bold_best: bool = False
 
@@ -72,7 +71,7 @@ def make_report(
         from hicropl.results.compare import compare_with_paper
 
         compare_with_paper(tables, runs, paper_cells)
-    report = Report(tables, problems, len(runs), records=runs, bold_best=bold_best)
+    report = Report(tables, problems, len(runs), bold_best=bold_best)
     if output is None:
         return report
     folder = Path(output).expanduser()
