@@ -112,6 +112,17 @@ def test_few_shot_transfer_and_averages_map_onto_their_tables(tmp_path):
     assert cells["Average"] is None  # most targets are missing (†)
 
 
+def test_domain_generalisation_of_a_cross_dataset_run_is_compared_with_table_3(tmp_path):
+    scores = {"ImageNet": 72.0, "ImageNetV2": 64.0}
+    write_run(tmp_path / "xd", "hicropl", "ImageNet", "cross_dataset", 1, scores, variant="paper")
+    cells = [_cell("3", "HiCroPL", "ImageNetV2", "accuracy", 65.0, shots=None)]
+    report = make_report([tmp_path], compare="paper", paper_cells=cells)
+    dg = next(t for t in report.tables if t.key == "domain_generalization:ImageNet")
+    compared = dict(zip(dg.columns, dg.rows[0].paper, strict=True))
+    assert compared["ImageNetV2"].published == 65.0 and compared["ImageNetV2"].difference == pytest.approx(-1.0)
+    assert "Table 3" in " ".join(dg.notes)
+
+
 def test_an_average_over_the_papers_datasets_is_compared(tmp_path):
     for dataset in RECOGNITION_DATASETS:
         write_run(tmp_path / dataset, "coop", dataset, "fewshot", 1, {dataset: 61.0}, shots=1)

@@ -19,7 +19,7 @@ from hicropl.results.paper import PAPER_ROW_OF_METHOD, PaperCell, paper_cells
 from hicropl.results.record import RunRecord
 from hicropl.results.render import COMPARE_NOTE
 from hicropl.results.run_identity import flatten
-from hicropl.results.tables import Cell, PaperComparison, Row, Table
+from hicropl.results.tables import TRANSFER_PROTOCOLS, Cell, PaperComparison, Row, Table
 
 PAPER_TABLE_OF_PROTOCOL = {"base2novel": "1", "fewshot": "14", "cross_dataset": "2", "domain_generalization": "3"}
 BASE_TO_NOVEL_SHOTS = 16  # the paper's Table 1 trains on 16 shots per base class
@@ -53,11 +53,16 @@ def paper_row_of(run: RunRecord) -> tuple[str | None, str]:
     return row, ""
 
 
+def _family(protocol: str) -> str:
+    """Transfer tables (cross-dataset and domain generalisation) are built from runs of either protocol."""
+    return "transfer" if protocol in TRANSFER_PROTOCOLS else protocol
+
+
 def _rows_of_runs(runs: Iterable[RunRecord]) -> dict[tuple[str, str], tuple[str | None, str]]:
-    """(protocol, row name) -> the paper row all its runs map to, or None and the first reason one does not."""
+    """(protocol family, row name) -> the paper row all its runs map to, or None and the first reason one does not."""
     found: dict[tuple[str, str], list[tuple[str | None, str]]] = defaultdict(list)
     for run in runs:
-        found[(run.protocol, run.label)].append(paper_row_of(run))
+        found[(_family(run.protocol), run.label)].append(paper_row_of(run))
     mapping: dict[tuple[str, str], tuple[str | None, str]] = {}
     for key, rows in found.items():
         names = {name for name, _ in rows}
@@ -137,7 +142,7 @@ def compare_with_paper(
         uncompared: dict[str, str] = {}
         for row in table.rows:
             name = row.name.removesuffix(" †")
-            method, reason = rows_of_runs.get((_protocol(table), name), (None, "no runs"))
+            method, reason = rows_of_runs.get((_family(_protocol(table)), name), (None, "no runs"))
             if method is None:
                 uncompared.setdefault(name, reason)
                 row.paper = []
