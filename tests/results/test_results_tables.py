@@ -76,7 +76,9 @@ def test_base_to_novel_uses_hm_of_means(tmp_path):
     assert zeroshot_average.name == "zeroshot †"  # DTD is missing for it
     assert _row(table, "DescribableTextures", "zeroshot").cells == [None, None, None]
     markdown = to_markdown([table])
-    assert "| DescribableTextures | hicropl-paper | 70.00 ± 0.00 (n=1)" in markdown
+    # One seed has no spread: no "± 0.00", and (n=1) says so beside cells of two seeds.
+    assert "| DescribableTextures | hicropl-paper | 70.00 (n=1) | 50.00 (n=1) |" in markdown
+    assert "± 0.00" not in markdown
     assert "| zeroshot | — | — | — |" in markdown and "†" in markdown
 
 

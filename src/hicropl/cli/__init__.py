@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from hicropl.cli import data, evaluate, info, report, sweep, train
+from hicropl.cli import data, evaluate, info, report, runs, sweep, train
 from hicropl.cli.common import ENV_CLIP, ENV_DATA, examples
 from hicropl.toyworld import cli as toyworld_cli
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
 
-    for commands in (train, evaluate, report, sweep, data, info):
+    for commands in (train, evaluate, report, runs, sweep, data, info):
         commands.add_parsers(sub)
     toyworld_cli.add_demo_parser(sub)
     toyworld_cli.add_toyworld_parser(sub)

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hicropl.results.run_folder import RESULT, RunFolder, read_json
+from hicropl.results.run_status import RunStatus, find_run_folders, run_status
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +60,7 @@ class RunRecord:
     suffix: str = ""  # set by the tables to tell apart runs that differ only in shots
     run_label: str | None = None  # the run's own label (config ``label``), if it set one
     imported_from: str | None = None  # the authors' checkpoint file of an imported run (``hicropl import``)
+    config: dict[str, Any] | None = None  # the run's config.yaml; None where it is missing or unreadable
 
     @property
     def label(self) -> str:
@@ -64,13 +68,23 @@ class RunRecord:
         return f"{name} {self.suffix}" if self.suffix else name
 
 
-def _scores(result: Mapping[str, Any], folder: RunFolder) -> dict[str, float]:
+def read_scores(result: Mapping[str, Any], folder: RunFolder) -> dict[str, float]:
+    """Accuracy per evaluation name: result.json's, then those ``hicropl eval`` added under evals/."""
     scores = {name: float(entry["accuracy"]) for name, entry in result.get("evaluations", {}).items()}
     if folder.evals.is_dir():
         for file in sorted(folder.evals.glob("*.json")):
             entry = read_json(file)
             scores[str(entry["name"])] = float(entry["accuracy"])
     return scores
+
+
+def read_config(folder: RunFolder) -> dict[str, Any] | None:
+    """The run's saved config.yaml as plain data, or None where it is missing or not a YAML mapping."""
+    try:
+        data = yaml.safe_load(folder.config.read_text("utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def read_run(path: Path) -> RunRecord:
@@ -84,15 +98,22 @@ def read_run(path: Path) -> RunRecord:
         protocol=str(result["protocol"]),
         shots=int(result["shots"]),
         seed=int(result["seed"]),
-        scores=_scores(result, folder),
+        scores=read_scores(result, folder),
         created=str(result.get("created") or ""),
         run_label=result.get("label") or None,
         imported_from=(result.get("imported_from") or {}).get("file"),
+        config=read_config(folder),
     )
 
 
+def unfinished_runs(base: Path) -> list[tuple[Path, RunStatus]]:
+    """The run folders at or under ``base`` without a result.json, with where each stands."""
+    return [(folder, run_status(folder)) for folder in find_run_folders(base) if not (folder / RESULT).is_file()]
+
+
 def find_runs(roots: Iterable[str | Path]) -> tuple[list[RunRecord], list[str]]:
-    """Every finished run under ``roots`` (folders holding result.json), plus one line per unreadable one."""
+    """Every finished run under ``roots`` (folders holding result.json), plus one line per run left
+    out: unreadable, unfinished (running, interrupted, failed) or imported and not evaluated yet."""
     runs: list[RunRecord] = []
     problems: list[str] = []
     for root in roots:
@@ -100,6 +121,8 @@ def find_runs(roots: Iterable[str | Path]) -> tuple[list[RunRecord], list[str]]:
         if not base.exists():
             problems.append(f"{base}: no such folder")
             continue
+        for folder, status in unfinished_runs(base):
+            problems.append(f"{folder}: not finished ({status.describe()})")
         files = [base / RESULT] if (base / RESULT).is_file() else sorted(base.rglob(RESULT))
         for file in files:
             try:

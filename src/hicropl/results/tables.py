@@ -5,6 +5,9 @@
   dataset's HM is the harmonic mean of its mean Base and mean Novel;
 * few-shot: accuracy per number of shots K, per dataset and averaged;
 * cross-dataset and domain generalisation: the source dataset, each target, the targets' average.
+
+Averages over datasets appear only where there are at least two datasets. Runs of different
+experiments (see :mod:`hicropl.results.run_identity`) are different rows.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 
 from hicropl.data.protocols import IMAGENET_VARIANTS, RECOGNITION_DATASETS
 from hicropl.results.record import RunRecord, evaluation_name, harmonic_mean, mean_std
+from hicropl.results.run_identity import latest_per_seed, name_rows
 
 TRANSFER_PROTOCOLS = ("cross_dataset", "domain_generalization")
 
@@ -35,12 +39,24 @@ def cell(values: Sequence[float]) -> Cell | None:
     return Cell(mean, std, n) if n else None
 
 
+@dataclass(frozen=True)
+class PaperComparison:
+    """A published value beside one of our cells: ``difference`` is ours minus the paper's; ``mark`` is
+    ``*`` where it exceeds two standard deviations over our seeds, ``?`` where one seed cannot tell."""
+
+    published: float
+    difference: float
+    mark: str = ""
+
+
 @dataclass
 class Row:
     name: str
     cells: list[Cell | None]
     group: str = ""  # e.g. the dataset of a block of method rows
     average: bool = False  # a row of the average over datasets
+    paper: list[PaperComparison | None] = field(default_factory=list)  # per column, with --compare paper
+    method: str = ""  # the registered method of the row's runs, where the plots need it (few-shot)
 
 
 @dataclass
@@ -56,20 +72,6 @@ def _dataset_order(names: Iterable[str]) -> list[str]:
     known = list(RECOGNITION_DATASETS) + list(IMAGENET_VARIANTS)
     names = set(names)
     return [n for n in known if n in names] + sorted(n for n in names if n not in known)
-
-
-def _latest_per_seed(runs: Iterable[RunRecord], problems: list[str]) -> list[RunRecord]:
-    """One run per (method, dataset, protocol, shots, seed): the most recently finished; duplicates are reported."""
-    chosen: dict[tuple, RunRecord] = {}
-    for run in sorted(runs, key=lambda r: (r.created, str(r.path))):
-        key = (run.label, run.dataset, run.protocol, run.shots, run.seed)
-        if key in chosen:
-            problems.append(
-                f"{chosen[key].path} and {run.path} are the same method/dataset/protocol/shots/seed; "
-                f"using the newer {run.path}"
-            )
-        chosen[key] = run
-    return list(chosen.values())
 
 
 def _in_order(names: Iterable[str], first: Sequence[str], rest: Callable[[Iterable[str]], list[str]]) -> list[str]:
@@ -106,7 +108,7 @@ def base_to_novel_table(
         for method in methods:
             bases, novels = per.get((method, dataset), ([], []))
             blocks.append(Row(method, _b2n_cells(bases, novels), group=dataset))
-    for method in methods:
+    for method in methods if len(datasets) > 1 else ():
         present = [d for d in datasets if (method, d) in per]
         mean_b = [sum(per[(method, d)][0]) / len(per[(method, d)][0]) for d in present]
         mean_n = [sum(per[(method, d)][1]) / len(per[(method, d)][1]) for d in present]
@@ -122,9 +124,10 @@ def base_to_novel_table(
         name = method if len(present) == len(datasets) else f"{method} †"
         average_rows.append(Row(name, cells, group=_average_label(len(datasets)), average=True))
     table.rows = average_rows + blocks
-    table.notes.append(
-        "Average: mean over datasets of the per-dataset means (no std); HM of the average Base and Novel."
-    )
+    if average_rows:
+        table.notes.append(
+            "Average: mean over datasets of the per-dataset means (no std); HM of the average Base and Novel."
+        )
     table.notes.append(
         "HM of a dataset: harmonic mean of its mean Base and mean Novel; its ± is the std of per-seed HMs."
     )
@@ -143,6 +146,14 @@ def _b2n_cells(bases: list[float], novels: list[float]) -> list[Cell | None]:
     return [base, novel, Cell(harmonic_mean(base.mean, novel.mean), hm_std, base.n)]
 
 
+def _methods_of(runs: Iterable[RunRecord]) -> dict[str, set[str]]:
+    """Row name -> the registered methods of its runs."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for run in runs:
+        found[run.label].add(run.method)
+    return found
+
+
 def few_shot_table(runs: Sequence[RunRecord]) -> Table | None:
     runs = [r for r in runs if r.protocol == "fewshot"]
     if not runs:
@@ -157,7 +168,7 @@ def few_shot_table(runs: Sequence[RunRecord]) -> Table | None:
             values[(run.label, run.dataset, run.shots)].append(score)
     table = Table("fewshot", "Few-shot classification (accuracy %, mean ± std over seeds)", [f"K={k}" for k in shots])
     rows = []
-    for method in methods:
+    for method in methods if len(datasets) > 1 else ():
         cells: list[Cell | None] = []
         complete = True
         for k in shots:
@@ -167,11 +178,16 @@ def few_shot_table(runs: Sequence[RunRecord]) -> Table | None:
         rows.append(
             Row(method if complete else f"{method} †", cells, group=_average_label(len(datasets)), average=True)
         )
+    method_of = {label: next(iter(names)) for label, names in _methods_of(runs).items() if len(names) == 1}
+    for row in rows:
+        row.method = method_of.get(row.name.removesuffix(" †"), "")
     for dataset in datasets:
         for method in methods:
-            rows.append(Row(method, [cell(values.get((method, dataset, k), [])) for k in shots], group=dataset))
+            cells = [cell(values.get((method, dataset, k), [])) for k in shots]
+            rows.append(Row(method, cells, group=dataset, method=method_of.get(method, "")))
     table.rows = rows
-    table.notes.append("Average: mean over datasets of the per-dataset means.")
+    if len(datasets) > 1:
+        table.notes.append("Average: mean over datasets of the per-dataset means.")
     if any(r.name.endswith("†") for r in rows):
         table.notes.append("†: some datasets are missing for this method and K.")
     return table
@@ -222,20 +238,10 @@ def _transfer_table(key: str, title: str, source: str, targets: list[str], runs:
     return table
 
 
-def _tag_shots(runs: Sequence[RunRecord]) -> None:
-    """Outside few-shot tables, runs of one method with different K would be averaged together: name K."""
-    shots: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for run in runs:
-        shots[(run.protocol, run.label)].add(run.shots)
-    for run in runs:
-        if run.protocol != "fewshot" and len(shots[(run.protocol, run.label)]) > 1:
-            run.suffix = f"(K={run.shots})"
-
-
 def build_tables(runs: Sequence[RunRecord], problems: list[str] | None = None) -> list[Table]:
     problems = problems if problems is not None else []
-    runs = _latest_per_seed(runs, problems)
-    _tag_shots(runs)
+    runs = latest_per_seed(runs, problems)
+    name_rows(runs)
     tables = [t for t in (base_to_novel_table(runs), few_shot_table(runs)) if t is not None]
     return tables + transfer_tables(runs)
 
