@@ -44,8 +44,15 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="a run config YAML (see configs/); flags and --set override it")
     parser.add_argument("--dataset", help="dataset name, e.g. EuroSAT, oxford_pets, imagenet")
     parser.add_argument("--protocol", help="base2novel, fewshot, cross_dataset or domain_generalization")
-    parser.add_argument("--shots", type=int, help="training images per class (0: all)")
-    parser.add_argument("--seed", type=int, help="random seed (the paper uses 1, 2, 3)")
+    parser.add_argument(
+        "--shots",
+        type=int,
+        help="training images per class (0: all); a class with fewer is an error unless "
+        "--set data.shots_policy=available",
+    )
+    parser.add_argument(
+        "--seed", type=seed_value, help="random seed, 0 to 4294967295 = 2**32 - 1 (the paper uses 1, 2, 3)"
+    )
     add_data_root(parser)
     add_clip(parser)
     parser.add_argument(
@@ -53,16 +60,59 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="mixed precision on CUDA")
+    add_set_flag(parser, "optim.lr=0.001")
+    add_fallback_flags(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or console log (log.txt is kept)")
+
+
+def seed_value(text: str) -> int:
+    """``--seed``: a whole number in the range every RNG the library seeds accepts (see MAX_SEED)."""
+    from hicropl.engine.run_config import MAX_SEED
+
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; pass e.g. --seed 1") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; pass a seed from 0 to {MAX_SEED}")
+    return seed
+
+
+def add_set_flag(parser: argparse.ArgumentParser, example: str) -> None:
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config field, e.g. --set optim.lr=0.001 (repeatable)",
+        help=f"override a config field, e.g. --set {example} (repeatable)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or console log (log.txt is kept)")
+
+
+def add_fallback_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-corrupt-images",
+        action="store_true",
+        help="replace images that cannot be decoded by the next valid one and count them, instead of stopping "
+        "(train.skip_corrupt=true)",
+    )
+    parser.add_argument(
+        "--description-fallback",
+        action="store_true",
+        help="classes without an LLM description get CLIP's template ensemble as frozen text, instead of an "
+        "error (method.description_fallback=true; methods with descriptions, e.g. hicropl)",
+    )
+
+
+def fallback_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` forms of the fallback flags (empty when none was given)."""
+    overrides = []
+    if args.skip_corrupt_images:
+        overrides.append("train.skip_corrupt=true")
+    if args.description_fallback:
+        overrides.append("method.description_fallback=true")
+    return overrides
 
 
 def env_or(value: str | None, name: str) -> str | None:
@@ -86,7 +136,8 @@ def run_flags(args: argparse.Namespace, method: str | None) -> dict[str, Any]:
 def run_config(args: argparse.Namespace, method: str | None, extra: Sequence[str] = ()) -> Any:
     from hicropl.engine.run_config import load_run_config
 
-    return with_env_defaults(load_run_config(args.config, run_flags(args, method), [*extra, *args.overrides]))
+    overrides = [*extra, *args.overrides, *fallback_overrides(args)]
+    return with_env_defaults(load_run_config(args.config, run_flags(args, method), overrides))
 
 
 def with_env_defaults(config: Any) -> Any:

@@ -21,10 +21,16 @@ def add_parsers(sub: Any) -> None:
         data_sub,
         "check",
         "check dataset folders, split files and images under a data root",
-        examples("hicropl data check --root ~/data", "hicropl data check --root ~/data --dataset dtd"),
+        examples(
+            "hicropl data check --root ~/data",
+            "hicropl data check --root ~/data --dataset dtd --decode   # also decode every image",
+        ),
     )
     check.add_argument("--root", default=None, help=f"the data root (default: ${ENV_DATA})")
     check.add_argument("--dataset", help="check only this dataset")
+    check.add_argument(
+        "--decode", action="store_true", help="decode every image to find corrupt ones (slow; counts progress)"
+    )
     check.set_defaults(handler=cmd_data_check)
 
 
@@ -34,4 +40,4 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     root = env_or(args.root, ENV_DATA)
     if not root:
         raise usage_error(f"data check needs --root DIR (the folder holding the datasets) or ${ENV_DATA}")
-    return run_data_check(root, args.dataset)
+    return run_data_check(root, args.dataset, decode=args.decode)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from hicropl.cli.common import examples, subcommand
+from hicropl.cli.common import examples, subcommand, usage_error
 
 
 def add_parsers(sub: Any) -> None:
@@ -30,6 +31,11 @@ def add_parsers(sub: Any) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from hicropl.results.report import make_report
 
+    if args.output and Path(args.output).expanduser().exists() and not Path(args.output).expanduser().is_dir():
+        raise usage_error(
+            f"--output {args.output} is a file; --output names a folder that report.md/.csv/.json go into: "
+            "pass a folder (it is created if missing)."
+        )
     report = make_report(args.runs, args.output, args.format, args.plots)
     if args.output:
         for file in report.files:

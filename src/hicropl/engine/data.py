@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from hicropl.clip.features import default_cache_dir
 from hicropl.clip.load import CLIPBackbone
-from hicropl.data.fewshot import few_shot_split
+from hicropl.data.fewshot import classes_with_fewer, few_shot_split, normalize_shots
 from hicropl.data.protocols import get_protocol
 from hicropl.data.registry import build_dataset, get_dataset_spec
 from hicropl.data.subsample import normalize_subset, subsample_classes
@@ -115,6 +115,8 @@ class TrainingData:
     fewshot_source: str
     fewshot_path: str | None
     transform_fingerprint: str
+    # Training classes with fewer images than the shots asked for (data.shots_policy=available), with counts.
+    fewer_shots: dict[str, int] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         return {
@@ -127,6 +129,7 @@ class TrainingData:
             "fewshot_source": self.fewshot_source,
             "fewshot_file": self.fewshot_path,
             "transform": self.transform_fingerprint,
+            "classes_with_fewer_shots": dict(self.fewer_shots),
         }
 
 
@@ -169,6 +172,7 @@ def load_training_data(
         dataset_dir=get_dataset_spec(name).dataset_dir(root),
     )
     chosen = subsample_classes(sampled.splits, train_subset(config))
+    fewer = check_shots(chosen, config)
     train_tf, test_tf, fingerprint = transforms_of(backbone, augmentation)
     if second_view:
         fingerprint += "/second_view"
@@ -191,6 +195,32 @@ def load_training_data(
         fewshot_source=sampled.source,
         fewshot_path=sampled.path,
         transform_fingerprint=fingerprint,
+        fewer_shots=fewer,
+    )
+
+
+def check_shots(chosen: DatasetSplits, config: DataConfig) -> dict[str, int]:
+    """The training classes that got fewer images than ``config.shots``, with their counts: an error naming
+    them unless ``data.shots_policy`` is "available" (a folder named shots_16 must hold 16-shot training)."""
+    shots = normalize_shots(config.shots)
+    fewer = classes_with_fewer(chosen.train, chosen.classnames, shots) if shots else {}
+    if not fewer:
+        return {}
+    if config.shots_policy == "available":
+        log.warning(
+            "%d of %d classes have fewer than %d training images and train on all they have: %s",
+            len(fewer),
+            len(chosen.classnames),
+            shots,
+            ", ".join(f"{name} ({count})" for name, count in list(fewer.items())[:10]),
+        )
+        return fewer
+    name, count = min(fewer.items(), key=lambda item: item[1])
+    others = f" (and {len(fewer) - 1} more of its {len(chosen.classnames)} classes have fewer than {shots})"
+    raise ConfigError(
+        f"--shots {shots}: the class {name!r} of {chosen.name} has only {count} training image(s)"
+        f"{others if len(fewer) > 1 else ''}. Pass --shots {count} or less, or --set data.shots_policy=available "
+        "to train each class on as many as it has (the run record lists those classes)."
     )
 
 

@@ -41,11 +41,11 @@ from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.engine.metrics import EvalMetrics
 from hicropl.engine.provenance import environment
 from hicropl.engine.run_checkpoint import load_checkpoint
-from hicropl.engine.run_config import RunConfig, build_run_config, dump_run_config, run_config_to_dict
-from hicropl.engine.runlog import run_logging
+from hicropl.engine.run_config import RunConfig, dump_run_config, run_config_to_dict
+from hicropl.engine.runlog import FILE_ONLY, run_logging
 from hicropl.engine.seeding import seed_everything
 from hicropl.engine.trainer import FitResult, StepCallback, Trainer
-from hicropl.errors import CheckpointError, ConfigError, DataError, HicroplError
+from hicropl.errors import CheckpointError, ConfigError, DataError
 from hicropl.methods.base import MethodRuntime, PromptMethod, build_method, get_method_class
 from hicropl.precision import resolve_precision
 from hicropl.results.record import SCHEMA_VERSION, summarize
@@ -153,8 +153,10 @@ def run_evaluations(
     data: TrainingData | None,
     dist: DistInfo,
     progress: bool,
+    results_on_console: bool = True,
 ) -> tuple[dict[str, dict[str, Any]], int]:
-    """Evaluate ``method`` on each evaluation (switching classes as needed); returns records and skipped images."""
+    """Evaluate ``method`` on each evaluation (switching classes as needed); returns records and skipped images.
+    ``results_on_console=False`` logs each result to log.txt only, for callers that print it themselves."""
     records: dict[str, dict[str, Any]] = {}
     skipped = 0
     pin = method.device.type == "cuda"
@@ -179,6 +181,7 @@ def run_evaluations(
             metrics.accuracy,
             metrics.macro_f1,
             metrics.count,
+            extra={} if results_on_console else FILE_ONLY,
         )
     return records, skipped
 
@@ -329,7 +332,8 @@ def train(
         )
         if dist.is_main:
             write_json_atomic(folder.result, result)
-            log.info("Finished: %s", ", ".join(f"{k} {v:.2f}" for k, v in result["summary"].items()))
+            # The command prints the summary; the console would show it twice.
+            log.info("Finished: %s", ", ".join(f"{k} {v:.2f}" for k, v in result["summary"].items()), extra=FILE_ONLY)
         barrier(dist)
         return result
 
@@ -405,11 +409,3 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
-
-
-def load_run_config_from(folder: RunFolder) -> RunConfig:
-    if not folder.config.is_file():
-        raise HicroplError(
-            f"{folder.path} is not a run folder (no {folder.config.name}); pass a folder made by `hicropl train`."
-        )
-    return build_run_config(yaml.safe_load(folder.config.read_text("utf-8")) or {})
