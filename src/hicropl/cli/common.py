@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -115,6 +116,25 @@ def fallback_overrides(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
+def check_description_fallback(args: argparse.Namespace, method_name: str, method_config: Any) -> None:
+    """``--description-fallback`` names the option of methods that read LLM descriptions; others lack it."""
+    if args.description_fallback and not hasattr(method_config, "description_fallback"):
+        raise usage_error(
+            f"--description-fallback is an option of methods whose frozen text comes from LLM descriptions "
+            f"(e.g. hicropl); {method_name} has none: drop the flag."
+        )
+
+
+def check_run_fallbacks(args: argparse.Namespace) -> None:
+    """The same check for eval and predict, against the run's recorded method."""
+    if args.description_fallback:
+        from hicropl.engine.restore import read_run_config
+        from hicropl.results.run_folder import RunFolder
+
+        config = read_run_config(RunFolder.at(args.run), args.overrides)
+        check_description_fallback(args, config.method_name, config.method)
+
+
 def env_or(value: str | None, name: str) -> str | None:
     return value if value else os.environ.get(name) or None
 
@@ -136,8 +156,12 @@ def run_flags(args: argparse.Namespace, method: str | None) -> dict[str, Any]:
 def run_config(args: argparse.Namespace, method: str | None, extra: Sequence[str] = ()) -> Any:
     from hicropl.engine.run_config import load_run_config
 
-    overrides = [*extra, *args.overrides, *fallback_overrides(args)]
-    return with_env_defaults(load_run_config(args.config, run_flags(args, method), overrides))
+    skip = ["train.skip_corrupt=true"] if args.skip_corrupt_images else []
+    config = load_run_config(args.config, run_flags(args, method), [*extra, *args.overrides, *skip])
+    check_description_fallback(args, config.method_name, config.method)
+    if args.description_fallback:
+        config.method = dataclasses.replace(config.method, **{"description_fallback": True})
+    return with_env_defaults(config)
 
 
 def with_env_defaults(config: Any) -> Any:

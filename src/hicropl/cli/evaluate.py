@@ -13,6 +13,7 @@ from hicropl.cli.common import (
     add_data_root,
     add_fallback_flags,
     add_set_flag,
+    check_run_fallbacks,
     env_or,
     examples,
     fallback_overrides,
@@ -92,6 +93,7 @@ def add_parsers(sub: Any) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from hicropl.engine.evaluate_run import evaluate_run
 
+    check_run_fallbacks(args)
     record = evaluate_run(
         args.run,
         dataset=args.dataset,
@@ -130,6 +132,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     # Every check that needs no model comes before loading one and predicting.
     output = check_output_file(args.output) if args.output else None
+    check_run_fallbacks(args)
     images = collect_images(args.images)
     overrides = [*args.overrides, *fallback_overrides(args)]
     names: list[str] | None = None

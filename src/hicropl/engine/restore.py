@@ -18,7 +18,7 @@ from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.engine.run_checkpoint import load_checkpoint
 from hicropl.engine.run_config import RunConfig, build_run_config
 from hicropl.errors import CheckpointError, ConfigError, HicroplError
-from hicropl.methods.base import ClassSet, MethodRuntime, PromptMethod, build_method
+from hicropl.methods.base import ClassSet, MethodRuntime, PromptMethod, build_method, get_method_class
 from hicropl.results.run_folder import RunFolder
 from hicropl.typed_config import apply_overrides
 
@@ -39,9 +39,13 @@ def train_classes(result: dict[str, Any]) -> ClassSet:
     return ClassSet(tuple(result["classes"]), result["dataset"], result.get("description_file"))
 
 
+def one_line(problem: object) -> str:
+    """An exception's text on one line, without a final full stop (parsers' messages span several lines)."""
+    return " ".join(str(problem).split()).rstrip(".")
+
+
 def _damaged(file: Path, problem: str) -> ConfigError:
-    # One line whatever the parser said (YAML errors span several lines).
-    problem = " ".join(problem.split())
+    problem = one_line(problem)
     return ConfigError(
         f"The run file {file} is damaged ({problem}); restore it from a backup, or rerun the run's "
         "`hicropl train` command with --overwrite to remake the run."
@@ -69,8 +73,10 @@ def read_run_config_data(folder: RunFolder) -> dict[str, Any]:
         data = yaml.safe_load(_read_text(folder.config))
     except yaml.YAMLError as exc:
         raise _damaged(folder.config, f"not valid YAML: {exc}") from exc
+    if data is None:
+        raise _damaged(folder.config, "it is empty")
     if not isinstance(data, dict):
-        raise _damaged(folder.config, f"it holds {type(data).__name__}, not the mapping of config sections")
+        raise _damaged(folder.config, f"it holds a {type(data).__name__}, not the mapping of config sections")
     method = data.get("method")
     if not (isinstance(method, str) or (isinstance(method, dict) and method.get("name"))):
         raise _damaged(folder.config, "it names no method (method.name)")
@@ -80,6 +86,14 @@ def read_run_config_data(folder: RunFolder) -> dict[str, Any]:
 def read_run_config(folder: RunFolder, overrides: Sequence[str] = ()) -> RunConfig:
     """The run's config, with ``--set`` ``overrides`` applied on top (checked like train's)."""
     data = read_run_config_data(folder)
+    name = data["method"] if isinstance(data["method"], str) else data["method"]["name"]
+    try:
+        get_method_class(str(name))
+    except ConfigError as exc:
+        raise ConfigError(
+            f"The run in {folder.path} used the method {name!r} ({folder.config.name}), which is not registered "
+            "here: import the package that registers it, or use the hicropl version that made the run."
+        ) from exc
     try:
         config = build_run_config(data)
     except HicroplError as exc:
@@ -150,5 +164,9 @@ def restore_run(
     try:
         method.load_state_dict(checkpoint["method"])
     except RuntimeError as exc:
-        raise CheckpointError(f"{folder.checkpoint} does not fit {config.method_name}: {exc}") from exc
+        changed = f" as changed by --set {' '.join(overrides)}" if overrides else ""
+        raise CheckpointError(
+            f"{folder.checkpoint} does not fit {config.method_name}{changed}: {one_line(exc)}"
+            + ("; drop the --set of fields that shape the method (lengths, depths)" if overrides else "")
+        ) from exc
     return RestoredRun(folder, config, result, method)
