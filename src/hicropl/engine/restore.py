@@ -39,6 +39,10 @@ def train_classes(result: dict[str, Any]) -> ClassSet:
     return ClassSet(tuple(result["classes"]), result["dataset"], result.get("description_file"))
 
 
+# The keys of config.yaml that every run has written (run_config_to_dict), in their order.
+_WRITTEN_KEYS = ("method", "data", "train", "optim", "sched", "seed", "clip")
+
+
 def one_line(problem: object) -> str:
     """An exception's text on one line, without a final full stop (parsers' messages span several lines)."""
     return " ".join(str(problem).split()).rstrip(".")
@@ -77,6 +81,11 @@ def read_run_config_data(folder: RunFolder) -> dict[str, Any]:
         raise _damaged(folder.config, "it is empty")
     if not isinstance(data, dict):
         raise _damaged(folder.config, f"it holds a {type(data).__name__}, not the mapping of config sections")
+    # `hicropl train` writes every section; one missing means a cut-short file, whose defaults would
+    # silently stand in for the run's settings.
+    missing = [key for key in _WRITTEN_KEYS if key not in data]
+    if missing:
+        raise _damaged(folder.config, f"it lacks {', '.join(missing)}; the file looks cut short")
     method = data.get("method")
     if not (isinstance(method, str) or (isinstance(method, dict) and method.get("name"))):
         raise _damaged(folder.config, "it names no method (method.name)")
