@@ -172,7 +172,8 @@ def load_training_data(
         dataset_dir=get_dataset_spec(name).dataset_dir(root),
     )
     chosen = subsample_classes(sampled.splits, train_subset(config))
-    fewer = check_shots(chosen, config)
+    shots = normalize_shots(config.shots)
+    fewer = classes_with_fewer(chosen.train, chosen.classnames, shots) if shots else {}
     train_tf, test_tf, fingerprint = transforms_of(backbone, augmentation)
     if second_view:
         fingerprint += "/second_view"
@@ -199,28 +200,28 @@ def load_training_data(
     )
 
 
-def check_shots(chosen: DatasetSplits, config: DataConfig) -> dict[str, int]:
-    """The training classes that got fewer images than ``config.shots``, with their counts: an error naming
-    them unless ``data.shots_policy`` is "available" (a folder named shots_16 must hold 16-shot training)."""
-    shots = normalize_shots(config.shots)
-    fewer = classes_with_fewer(chosen.train, chosen.classnames, shots) if shots else {}
-    if not fewer:
-        return {}
+def check_shots(data: TrainingData, config: DataConfig) -> None:
+    """For methods that learn from the training images: classes with fewer than ``config.shots`` images
+    are an error naming them (a folder named shots_16 must hold 16-shot training) unless
+    ``data.shots_policy`` is "available"; then a warning, and the run record lists them."""
+    if not data.fewer_shots:
+        return
+    classes = len(data.splits.classnames)
     if config.shots_policy == "available":
         log.warning(
             "%d of %d classes have fewer than %d training images and train on all they have: %s",
-            len(fewer),
-            len(chosen.classnames),
-            shots,
-            ", ".join(f"{name} ({count})" for name, count in list(fewer.items())[:10]),
+            len(data.fewer_shots),
+            classes,
+            config.shots,
+            ", ".join(f"{name} ({count})" for name, count in list(data.fewer_shots.items())[:10]),
         )
-        return fewer
-    name, count = min(fewer.items(), key=lambda item: item[1])
-    others = f" (and {len(fewer) - 1} more of its {len(chosen.classnames)} classes have fewer than {shots})"
+        return
+    name, count = min(data.fewer_shots.items(), key=lambda item: item[1])
+    others = f" (and {len(data.fewer_shots) - 1} more of its {classes} classes have fewer than {config.shots})"
     raise ConfigError(
-        f"--shots {shots}: the class {name!r} of {chosen.name} has only {count} training image(s)"
-        f"{others if len(fewer) > 1 else ''}. Pass --shots {count} or less, or --set data.shots_policy=available "
-        "to train each class on as many as it has (the run record lists those classes)."
+        f"--shots {config.shots}: the class {name!r} of {data.splits.name} has only {count} training image(s)"
+        f"{others if len(data.fewer_shots) > 1 else ''}. Pass --shots {count} or less, or --set "
+        "data.shots_policy=available to train each class on as many as it has (the run record lists those classes)."
     )
 
 

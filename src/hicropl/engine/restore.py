@@ -66,12 +66,18 @@ def _read_text(file: Path) -> str:
 
 
 def read_run_config_data(folder: RunFolder) -> dict[str, Any]:
-    """The mapping in the run's config.yaml; a missing, unreadable or garbled file is a ConfigError naming it."""
+    """The mapping in the config.yaml of a finished run; a missing, unreadable or garbled file, or an
+    unfinished run, is a ConfigError naming it."""
     if not folder.path.is_dir():
         raise ConfigError(f"The run folder {folder.path} does not exist; pass a folder made by `hicropl train`.")
     if not folder.config.is_file():
         raise ConfigError(
             f"{folder.path} is not a run folder (no {folder.config.name}); pass a folder made by `hicropl train`."
+        )
+    if not folder.is_finished():
+        raise ConfigError(
+            f"The run in {folder.path} has not finished (no result.json); rerun its `hicropl train` command to "
+            "finish it first."
         )
     try:
         data = yaml.safe_load(_read_text(folder.config))
@@ -144,11 +150,6 @@ def restore_run(
     ``overrides`` (``key=value``, as ``--set``) change recorded settings (say method.description_fallback)."""
     folder = RunFolder.at(run_dir)
     config = read_run_config(folder, overrides)
-    if not folder.is_finished():
-        raise ConfigError(
-            f"The run in {folder.path} has not finished (no result.json); rerun its `hicropl train` command to "
-            "finish it first."
-        )
     result = read_run_result(folder)
     config = dataclasses.replace(
         config,

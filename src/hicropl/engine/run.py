@@ -24,6 +24,7 @@ from hicropl.engine.data import (
     Evaluation,
     TrainingData,
     canonical_dataset,
+    check_shots,
     class_set,
     eval_loader,
     image_dataset,
@@ -264,6 +265,8 @@ def train(
         seed_everything(config.seed)
         runtime = MethodRuntime(cache_dir=default_cache_dir())
         method = build_method(config.method_name, backbone, class_set(data.splits), config.method, runtime)
+        if method.num_trainable() or method.fits_in_closed_form:  # zero-shot CLIP uses no training image
+            check_shots(data, config.data)
         val_loader = (
             eval_loader(data.val, config.train.eval_batch_size, config.train.num_workers, dist, device.type == "cuda")
             if len(data.val)
