@@ -191,7 +191,7 @@ def test_fallback_flags_are_in_every_using_commands_help():
 def test_predict_custom_classes_on_a_hicropl_run(trained_hicropl, tmp_path, capsys, mini_root):
     image = mini_root / "eurosat" / "2750" / "Forest" / "Forest_1.jpg"
     err = one_line_error(*run_cli(capsys, "predict", trained_hicropl, image, "--set", "method.n_ctx=3")[::2])
-    assert "does not fit hicropl as changed by --set method.n_ctx=3" in err and "drop the --set" in err
+    assert "does not fit hicropl with method.n_ctx=3: " in err and "drop the --set" in err
 
     code, out, err = run_cli(capsys, "predict", trained_hicropl, image, "--classes", "river,forest")
     assert code == 0, err

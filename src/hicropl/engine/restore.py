@@ -174,7 +174,7 @@ def restore_run(
     try:
         method.load_state_dict(checkpoint["method"])
     except RuntimeError as exc:
-        changed = f" as changed by --set {' '.join(overrides)}" if overrides else ""
+        changed = f" with {', '.join(overrides)}" if overrides else ""
         raise CheckpointError(
             f"{folder.checkpoint} does not fit {config.method_name}{changed}: {one_line(exc)}"
             + ("; drop the --set of fields that shape the method (lengths, depths)" if overrides else "")
