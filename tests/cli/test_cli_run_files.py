@@ -236,3 +236,22 @@ def test_predict_custom_classes_on_a_hicropl_run(trained_hicropl, tmp_path, caps
         ]
     )
     assert "no.json does not exist" in err
+
+
+def test_predict_custom_classes_on_a_zero_shot_descriptions_run(tmp_path, capsys, mini_root, tiny_checkpoint):
+    run = tmp_path / "zs"
+    code, _, err = run_cli(
+        capsys,
+        *["zero-shot", "--dataset", "EuroSAT", "--prompts", "descriptions", "--data-root", mini_root],
+        *["--clip", tiny_checkpoint, "--output", run, "--quiet", "--set", "train.num_workers=0"],
+    )
+    assert code == 0, err
+    image = mini_root / "eurosat" / "2750" / "Forest" / "Forest_1.jpg"
+    err = one_line_error(*run_cli(capsys, "predict", run, image, "--classes", "a,b")[::2])
+    assert "zeroshot run builds its text features from descriptions" in err and "--descriptions FILE" in err
+    assert "--description-fallback" not in err  # zeroshot has no such option
+    descriptions = tmp_path / "ab.json"
+    descriptions.write_text(json.dumps({"a": ["a thing called a"], "b": ["a thing called b"]}))
+    code, out, err = run_cli(capsys, "predict", run, image, "--classes", "a,b", "--descriptions", descriptions)
+    assert code == 0, err
+    assert {p["class"] for p in json.loads(out)[0]["predictions"]} == {"a", "b"}

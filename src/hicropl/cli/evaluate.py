@@ -172,6 +172,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     else:
         classes = restored.train_classes
+    if names is not None and not args.descriptions:
+        from hicropl.errors import DataError
+
+        try:
+            restored.method.set_classes(classes)
+        except DataError as exc:  # a method that needs descriptions and has no template fallback
+            raise DataError(
+                f"This {restored.config.method_name} run builds its text features from descriptions of the classes, "
+                "and the given names have none: pass --descriptions FILE, a JSON file mapping each class name to "
+                "a list of sentences."
+            ) from exc
     rows, skipped = predict(
         restored.method,
         images,
