@@ -89,7 +89,7 @@ def test_too_few_images_for_the_shots_is_one_clear_line(tmp_path, capsys, tiny_c
         capsys, *own_train_args(f"folder:{data}", tiny_checkpoint, "--shots", "4", "--output", tmp_path / "r4")
     )
     assert code == 2 and "Traceback" not in err
-    assert "fewer training images than --shots 4" in err and "lower --shots to at most 2" in err
+    assert "has only 2 training image(s)" in err and "Pass --shots 2 or less" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -31,7 +31,9 @@ def test_broken_image_raises_naming_the_file(tmp_path: Path, damage) -> None:
     damage(Path(data[1].impath))
     dataset = ImageDataset(data, build_transform(False, 8))
     dataset[0]
-    with pytest.raises(DataError, match=r"cannot decode the image .*img_1.jpg.*skip_corrupt=True"):
+    with pytest.raises(
+        DataError, match=r"cannot decode the image .*img_1.jpg.*--skip-corrupt-images \(train.skip_corrupt=true\)"
+    ):
         dataset[1]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hicropl.data.check import check_data_root
-from hicropl.data.datasets.own import check_shots, folder_dataset, is_own_spec, parse_reference
+from hicropl.data.datasets.own import folder_dataset, is_own_spec, parse_reference
 from hicropl.data.registry import (
     build_dataset,
     dataset_reference,
@@ -206,18 +206,6 @@ def test_register_dataset_under_a_chosen_name_and_check_it(tmp_path):
         assert check.status == "ok" and check.found == {"train": 4, "val": 4, "test": 4}
     finally:
         unregister_dataset(spec.name)
-
-
-def test_check_shots_only_for_own_data(tmp_path):
-    data = make_class_folders(tmp_path / "few", per_class=4)
-    spec = get_dataset_spec(f"folder:{data}")
-    splits = build_dataset(spec.name, "")
-    check_shots(spec, splits, 2)
-    check_shots(spec, splits, 0)  # all images
-    with pytest.raises(DataError, match=r"--shots 3; lower --shots to at most 2"):
-        check_shots(spec, splits, 3)
-    check_shots(get_dataset_spec("EuroSAT"), splits, 16)  # built-ins keep CoOp's behaviour
-    unregister_dataset(spec.name)
 
 
 def test_the_python_example_in_datasets_md_works(tmp_path, monkeypatch):

@@ -137,7 +137,11 @@ def test_descriptions_cover_every_class_of_the_shipped_splits(name: str) -> None
 
 def test_descriptions_missing_classes_are_named() -> None:
     names = ["face", "unicorn_horse", "dragon"]
-    with pytest.raises(DataError, match=r"2 of 3 classes .*'unicorn_horse', 'dragon'.*allow_missing=True"):
+    with pytest.raises(
+        DataError,
+        match=r"2 of 3 classes .*'unicorn_horse', 'dragon'.*"
+        r"--description-fallback \(method.description_fallback=true\)",
+    ):
         resources.descriptions_for(names, "caltech_prompt.json")
     found = resources.descriptions_for(names, "caltech_prompt.json", allow_missing=True)
     assert list(found) == ["face"] and len(found["face"]) == 50

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -44,8 +45,15 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="a run config YAML (see configs/); flags and --set override it")
     parser.add_argument("--dataset", help="dataset name, e.g. EuroSAT, oxford_pets, imagenet")
     parser.add_argument("--protocol", help="base2novel, fewshot, cross_dataset or domain_generalization")
-    parser.add_argument("--shots", type=int, help="training images per class (0: all)")
-    parser.add_argument("--seed", type=int, help="random seed (the paper uses 1, 2, 3)")
+    parser.add_argument(
+        "--shots",
+        type=int,
+        help="training images per class (0: all); a class with fewer is an error unless "
+        "--set data.shots_policy=available",
+    )
+    parser.add_argument(
+        "--seed", type=seed_value, help="random seed, 0 to 4294967295 = 2**32 - 1 (the paper uses 1, 2, 3)"
+    )
     add_data_root(parser)
     add_clip(parser)
     parser.add_argument(
@@ -53,16 +61,78 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="mixed precision on CUDA")
+    add_set_flag(parser, "optim.lr=0.001")
+    add_fallback_flags(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or console log (log.txt is kept)")
+
+
+def seed_value(text: str) -> int:
+    """``--seed``: a whole number in the range every RNG the library seeds accepts (see MAX_SEED)."""
+    from hicropl.engine.run_config import MAX_SEED
+
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; pass e.g. --seed 1") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; pass a seed from 0 to {MAX_SEED}")
+    return seed
+
+
+def add_set_flag(parser: argparse.ArgumentParser, example: str) -> None:
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config field, e.g. --set optim.lr=0.001 (repeatable)",
+        help=f"override a config field, e.g. --set {example} (repeatable)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or console log (log.txt is kept)")
+
+
+def add_fallback_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-corrupt-images",
+        action="store_true",
+        help="replace images that cannot be decoded by the next valid one and count them, instead of stopping "
+        "(train.skip_corrupt=true)",
+    )
+    parser.add_argument(
+        "--description-fallback",
+        action="store_true",
+        help="classes without an LLM description get CLIP's template ensemble as frozen text, instead of an "
+        "error (method.description_fallback=true; methods with descriptions, e.g. hicropl)",
+    )
+
+
+def fallback_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` forms of the fallback flags (empty when none was given)."""
+    overrides = []
+    if args.skip_corrupt_images:
+        overrides.append("train.skip_corrupt=true")
+    if args.description_fallback:
+        overrides.append("method.description_fallback=true")
+    return overrides
+
+
+def check_description_fallback(args: argparse.Namespace, method_name: str, method_config: Any) -> None:
+    """``--description-fallback`` names the option of methods that read LLM descriptions; others lack it."""
+    if args.description_fallback and not hasattr(method_config, "description_fallback"):
+        raise usage_error(
+            f"--description-fallback is an option of methods whose frozen text comes from LLM descriptions "
+            f"(e.g. hicropl); {method_name} has none: drop the flag."
+        )
+
+
+def check_run_fallbacks(args: argparse.Namespace) -> None:
+    """The same check for eval and predict, against the run's recorded method."""
+    if args.description_fallback:
+        from hicropl.engine.restore import read_run_config
+        from hicropl.results.run_folder import RunFolder
+
+        config = read_run_config(RunFolder.at(args.run), args.overrides)
+        check_description_fallback(args, config.method_name, config.method)
 
 
 def env_or(value: str | None, name: str) -> str | None:
@@ -86,7 +156,12 @@ def run_flags(args: argparse.Namespace, method: str | None) -> dict[str, Any]:
 def run_config(args: argparse.Namespace, method: str | None, extra: Sequence[str] = ()) -> Any:
     from hicropl.engine.run_config import load_run_config
 
-    return with_env_defaults(load_run_config(args.config, run_flags(args, method), [*extra, *args.overrides]))
+    skip = ["train.skip_corrupt=true"] if args.skip_corrupt_images else []
+    config = load_run_config(args.config, run_flags(args, method), [*extra, *args.overrides, *skip])
+    check_description_fallback(args, config.method_name, config.method)
+    if args.description_fallback:
+        config.method = dataclasses.replace(config.method, **{"description_fallback": True})
+    return with_env_defaults(config)
 
 
 def with_env_defaults(config: Any) -> Any:

@@ -37,6 +37,9 @@ def add_parsers(sub: Any) -> None:
     # The flag's old name, kept working for existing scripts (it warns); not shown in --help.
     check.add_argument("--root", dest="deprecated_root", default=None, help=argparse.SUPPRESS)
     check.add_argument("--dataset", help="check only this dataset (also folder:PATH or csv:FILE)")
+    check.add_argument(
+        "--decode", action="store_true", help="decode every image to find corrupt ones (slow; counts progress)"
+    )
     check.set_defaults(handler=cmd_data_check)
 
     prepare = subcommand(
@@ -76,7 +79,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
         root = str(get_dataset_spec(args.dataset).dataset_dir("."))  # the user's own data is found by its path
     if not root:
         raise usage_error(f"data check needs --data-root DIR (the folder holding the datasets) or ${ENV_DATA}")
-    return run_data_check(root, args.dataset)
+    return run_data_check(root, args.dataset, decode=args.decode)
 
 
 def cmd_data_prepare(args: argparse.Namespace) -> int:

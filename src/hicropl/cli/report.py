@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from hicropl.cli.common import examples, subcommand
+from hicropl.cli.common import examples, subcommand, usage_error
 
 
 def add_parsers(sub: Any) -> None:
@@ -46,6 +47,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hicropl.errors import ConfigError
     from hicropl.results.report import make_report
 
+    if args.output and Path(args.output).expanduser().exists() and not Path(args.output).expanduser().is_dir():
+        raise usage_error(
+            f"--output {args.output} is a file; --output names a folder that report.md/.csv/.json go into: "
+            "pass a folder (it is created if missing)."
+        )
     formats = args.format or (["md", "csv", "json"] if args.output else ["md"])
     if not args.output and len(formats) > 1:
         raise ConfigError("Without --output the report prints one format; give one --format or add --output.")

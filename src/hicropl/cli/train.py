@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hicropl.cli.common import add_run_flags, examples, run_config, run_flags, subcommand, with_env_defaults
+from hicropl.cli.common import (
+    add_run_flags,
+    examples,
+    fallback_overrides,
+    run_config,
+    run_flags,
+    subcommand,
+    with_env_defaults,
+)
 
 
 def add_parsers(sub: Any) -> None:
@@ -115,7 +123,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from hicropl.methods.dassl_checkpoint import read_dassl_checkpoint
 
     checkpoint = read_dassl_checkpoint(args.checkpoint)
-    config = with_env_defaults(import_config(checkpoint, args.config, run_flags(args, args.method), args.overrides))
+    overrides = [*args.overrides, *fallback_overrides(args)]
+    config = with_env_defaults(import_config(checkpoint, args.config, run_flags(args, args.method), overrides))
     output = Path(args.output) if args.output else default_run_dir(config)
     import_run(config, checkpoint, output, overwrite=args.overwrite, quiet=args.quiet)
     print(f"{output}: {config.label} imported from {checkpoint.file} (epoch {checkpoint.epoch}); evaluate it with:")

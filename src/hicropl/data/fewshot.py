@@ -68,6 +68,14 @@ def sample_per_class(data: Iterable[Datum], shots: int, rng: random.Random) -> l
     return out
 
 
+def classes_with_fewer(data: Iterable[Datum], classnames: Sequence[str], shots: int) -> dict[str, int]:
+    """The classes (in label order) that have fewer than ``shots`` images in ``data``, with their counts."""
+    counts = [0] * len(classnames)
+    for datum in data:
+        counts[datum.label] += 1
+    return {name: count for name, count in zip(classnames, counts, strict=True) if count < shots}
+
+
 def data_hash(splits: DatasetSplits) -> str:
     """SHA-256 over the class names and the sorted train and val image lists (order-independent)."""
     digest = hashlib.sha256()

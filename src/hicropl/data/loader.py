@@ -33,7 +33,7 @@ def load_image(path: str) -> Image.Image:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(
             f"cannot decode the image {path} ({exc}); it is corrupt or truncated: replace it, or pass "
-            "skip_corrupt=True to replace broken images by the next valid one (they are counted)"
+            "--skip-corrupt-images (train.skip_corrupt=true) to skip broken images (they are counted)"
         ) from exc
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +14,7 @@ from torch.utils.data import DataLoader
 
 from hicropl.clip.features import default_cache_dir
 from hicropl.clip.load import CLIPBackbone
-from hicropl.data.datasets.own import check_shots
-from hicropl.data.fewshot import few_shot_split
+from hicropl.data.fewshot import classes_with_fewer, few_shot_split, normalize_shots
 from hicropl.data.protocols import get_protocol
 from hicropl.data.registry import build_dataset, get_dataset_spec, needs_data_root
 from hicropl.data.subsample import normalize_subset, subsample_classes
@@ -119,6 +118,8 @@ class TrainingData:
     fewshot_source: str
     fewshot_path: str | None
     transform_fingerprint: str
+    # Training classes with fewer images than the shots asked for (data.shots_policy=available), with counts.
+    fewer_shots: dict[str, int] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         return {
@@ -131,6 +132,7 @@ class TrainingData:
             "fewshot_source": self.fewshot_source,
             "fewshot_file": self.fewshot_path,
             "transform": self.transform_fingerprint,
+            "classes_with_fewer_shots": dict(self.fewer_shots),
         }
 
 
@@ -165,7 +167,6 @@ def load_training_data(
     splits = build_dataset(name, root)
     if splits.test_only:
         raise ConfigError(f"{name} has no training images (it is test-only); train on another --dataset.")
-    check_shots(get_dataset_spec(name), splits, config.shots)
     sampled = few_shot_split(
         splits,
         config.shots,
@@ -174,6 +175,8 @@ def load_training_data(
         dataset_dir=get_dataset_spec(name).dataset_dir(root),
     )
     chosen = subsample_classes(sampled.splits, train_subset(config))
+    shots = normalize_shots(config.shots)
+    fewer = classes_with_fewer(chosen.train, chosen.classnames, shots) if shots else {}
     train_tf, test_tf, fingerprint = transforms_of(backbone, augmentation)
     if second_view:
         fingerprint += "/second_view"
@@ -196,6 +199,32 @@ def load_training_data(
         fewshot_source=sampled.source,
         fewshot_path=sampled.path,
         transform_fingerprint=fingerprint,
+        fewer_shots=fewer,
+    )
+
+
+def check_shots(data: TrainingData, config: DataConfig) -> None:
+    """For methods that learn from the training images: classes with fewer than ``config.shots`` images
+    are an error naming them (a folder named shots_16 must hold 16-shot training) unless
+    ``data.shots_policy`` is "available"; then a warning, and the run record lists them."""
+    if not data.fewer_shots:
+        return
+    classes = len(data.splits.classnames)
+    if config.shots_policy == "available":
+        log.warning(
+            "%d of %d classes have fewer than %d training images and train on all they have: %s",
+            len(data.fewer_shots),
+            classes,
+            config.shots,
+            ", ".join(f"{name} ({count})" for name, count in list(data.fewer_shots.items())[:10]),
+        )
+        return
+    name, count = min(data.fewer_shots.items(), key=lambda item: item[1])
+    others = f" (and {len(data.fewer_shots) - 1} more of its {classes} classes have fewer than {config.shots})"
+    raise ConfigError(
+        f"--shots {config.shots}: the class {name!r} of {data.splits.name} has only {count} training image(s)"
+        f"{others if len(data.fewer_shots) > 1 else ''}. Pass --shots {count} or less, or --set "
+        "data.shots_policy=available to train each class on as many as it has (the run record lists those classes)."
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +34,20 @@ def evaluate_run(
     batch_size: int | None = None,
     quiet: bool = False,
     progress: bool = True,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Evaluate the run's trained method and store the record in ``<run>/evals/``; returns the record."""
+    """Evaluate the run's trained method and store the record in ``<run>/evals/``; returns the record
+    (the caller shows it: the console log leaves the result line to it). ``overrides`` as ``--set``."""
     dist = init_from_env()
-    restored = restore_run(run_dir, clip=clip, data_root=data_root, device=device, dist=dist)
+    restored = restore_run(run_dir, clip=clip, data_root=data_root, device=device, dist=dist, overrides=overrides)
     config = restored.config
     if batch_size:
         config.train.eval_batch_size = batch_size
     evaluation = Evaluation(canonical_dataset(dataset or restored.config.data.dataset), normalize_subset(subset), split)
     with run_logging(restored.folder.log, quiet, dist.is_main):
-        records, skipped = run_evaluations(restored.method, [evaluation], config, None, dist, progress and not quiet)
+        records, skipped = run_evaluations(
+            restored.method, [evaluation], config, None, dist, progress and not quiet, results_on_console=False
+        )
     record = {
         **records[evaluation.name],
         "skipped_images": skipped,

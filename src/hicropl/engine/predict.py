@@ -9,11 +9,12 @@ from typing import Any
 
 import torch
 
-from hicropl.data.loader import load_image
+from hicropl.data.loader import image_is_valid, load_image
 from hicropl.data.transforms import build_transform
 from hicropl.errors import ConfigError, DataError
 from hicropl.methods.base import ClassSet, PromptMethod
 from hicropl.precision import Precision, autocast
+from hicropl.results.run_folder import RunFolder
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 
@@ -48,6 +49,51 @@ def read_class_file(path: str | Path) -> list[str]:
     return names
 
 
+def check_output_file(path: str | Path) -> Path:
+    """Where ``--output`` will be written, checked before any work: its folder exists and is writable and
+    it is not itself a folder. A missing folder is an error, not created, so a mistyped path fails at once."""
+    file = Path(path).expanduser()
+    parent = file.parent
+    if file.is_dir():
+        raise ConfigError(f"--output {file} is a folder; pass a file name, e.g. --output {file / 'predictions.json'}")
+    if not parent.is_dir():
+        raise ConfigError(
+            f"--output {file}: the folder {parent} does not exist; create it (mkdir -p {parent}) or choose another "
+            "--output."
+        )
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"--output {file}: the folder {parent} is not writable; choose another --output.")
+    return file
+
+
+def custom_class_set(names: Sequence[str], descriptions: str | Path | None) -> ClassSet:
+    """Class names given by the user, with their descriptions file (``{name: [sentence, ...]}``) if any."""
+    if descriptions is None:
+        return ClassSet(tuple(names))
+    file = Path(descriptions).expanduser()
+    if not file.is_file():
+        raise ConfigError(
+            f"The descriptions file {file} does not exist; pass --descriptions with a JSON file mapping each "
+            "class name to a list of sentences."
+        )
+    return ClassSet(tuple(names), description_file=str(file))
+
+
+def template_fallback_override(run_dir: str | Path, overrides: Sequence[str]) -> str | None:
+    """The override that lets the run's method build frozen text for classes that have no descriptions
+    (``method.description_fallback=true``), when the method needs descriptions and the run has not
+    already allowed the fallback; None otherwise."""
+    from hicropl.engine.restore import read_run_config
+
+    method = read_run_config(RunFolder.at(run_dir), overrides).method
+    if getattr(method, "description_fallback", True) or getattr(method, "frozen_text", "") not in (
+        "llm_mean",
+        "llm_random",
+    ):
+        return None
+    return "method.description_fallback=true"
+
+
 def parse_class_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     if not names:
@@ -64,8 +110,17 @@ def predict(
     top_k: int = 5,
     batch_size: int = 64,
     precision: Precision = "fp32",
-) -> list[dict[str, Any]]:
-    """For each image: its path and the ``top_k`` classes with their probabilities."""
+    skip_corrupt: bool = False,
+) -> tuple[list[dict[str, Any]], list[Path]]:
+    """For each image: its path and the ``top_k`` classes with their probabilities; and the images left
+    out because they cannot be decoded (only with ``skip_corrupt``; otherwise such an image is an error)."""
+    skipped: list[Path] = []
+    if skip_corrupt:
+        skipped = [p for p in images if not image_is_valid(str(p))]
+        broken = set(skipped)
+        images = [p for p in images if p not in broken]
+        if not images:
+            raise DataError(f"None of the {len(skipped)} images can be decoded (first: {skipped[0]}).")
     if classes != method.classes:
         method.set_classes(classes)
     pre = method.backbone.preprocessing
@@ -87,7 +142,7 @@ def predict(
                         ],
                     }
                 )
-    return out
+    return out, skipped
 
 
 def predictions_csv(rows: Sequence[dict[str, Any]]) -> str:

@@ -24,6 +24,7 @@ from hicropl.engine.data import (
     Evaluation,
     TrainingData,
     canonical_dataset,
+    check_shots,
     class_set,
     eval_loader,
     image_dataset,
@@ -41,11 +42,11 @@ from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.engine.metrics import EvalMetrics
 from hicropl.engine.provenance import environment
 from hicropl.engine.run_checkpoint import load_checkpoint
-from hicropl.engine.run_config import RunConfig, build_run_config, dump_run_config, run_config_to_dict
-from hicropl.engine.runlog import run_logging
+from hicropl.engine.run_config import RunConfig, dump_run_config, run_config_to_dict
+from hicropl.engine.runlog import FILE_ONLY, run_logging
 from hicropl.engine.seeding import seed_everything
 from hicropl.engine.trainer import FitResult, StepCallback, Trainer
-from hicropl.errors import CheckpointError, ConfigError, DataError, HicroplError
+from hicropl.errors import CheckpointError, ConfigError, DataError
 from hicropl.methods.base import MethodRuntime, PromptMethod, build_method, get_method_class
 from hicropl.precision import resolve_precision
 from hicropl.results.record import SCHEMA_VERSION, summarize
@@ -153,8 +154,10 @@ def run_evaluations(
     data: TrainingData | None,
     dist: DistInfo,
     progress: bool,
+    results_on_console: bool = True,
 ) -> tuple[dict[str, dict[str, Any]], int]:
-    """Evaluate ``method`` on each evaluation (switching classes as needed); returns records and skipped images."""
+    """Evaluate ``method`` on each evaluation (switching classes as needed); returns records and skipped images.
+    ``results_on_console=False`` logs each result to log.txt only, for callers that print it themselves."""
     records: dict[str, dict[str, Any]] = {}
     skipped = 0
     pin = method.device.type == "cuda"
@@ -179,6 +182,7 @@ def run_evaluations(
             metrics.accuracy,
             metrics.macro_f1,
             metrics.count,
+            extra={} if results_on_console else FILE_ONLY,
         )
     return records, skipped
 
@@ -261,6 +265,8 @@ def train(
         seed_everything(config.seed)
         runtime = MethodRuntime(cache_dir=default_cache_dir())
         method = build_method(config.method_name, backbone, class_set(data.splits), config.method, runtime)
+        if method.num_trainable() or method.fits_in_closed_form:  # zero-shot CLIP uses no training image
+            check_shots(data, config.data)
         val_loader = (
             eval_loader(data.val, config.train.eval_batch_size, config.train.num_workers, dist, device.type == "cuda")
             if len(data.val)
@@ -329,7 +335,8 @@ def train(
         )
         if dist.is_main:
             write_json_atomic(folder.result, result)
-            log.info("Finished: %s", ", ".join(f"{k} {v:.2f}" for k, v in result["summary"].items()))
+            # The command prints the summary; the console would show it twice.
+            log.info("Finished: %s", ", ".join(f"{k} {v:.2f}" for k, v in result["summary"].items()), extra=FILE_ONLY)
         barrier(dist)
         return result
 
@@ -405,11 +412,3 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
-
-
-def load_run_config_from(folder: RunFolder) -> RunConfig:
-    if not folder.config.is_file():
-        raise HicroplError(
-            f"{folder.path} is not a run folder (no {folder.config.name}); pass a folder made by `hicropl train`."
-        )
-    return build_run_config(yaml.safe_load(folder.config.read_text("utf-8")) or {})

@@ -116,6 +116,9 @@ class DataConfig:
     root: str = ""  # the folder that holds every dataset folder
     protocol: str = "base2novel"  # base2novel, fewshot, cross_dataset, domain_generalization (or an alias)
     shots: int = 16  # 0 or negative = the full training set
+    # "exact": a training class with fewer than `shots` images is an error; "available": such classes
+    # train on all they have (the run record lists them with their counts).
+    shots_policy: Literal["exact", "available"] = "exact"
     # Datasets evaluated (all classes, test split) after training; None = the protocol's targets
     # (cross-dataset: the 10 other datasets, domain generalisation: the 4 ImageNet variants).
     targets: tuple[str, ...] | None = None
@@ -221,11 +224,19 @@ def build_run_config(data: Mapping[str, Any]) -> RunConfig:
     )
 
 
+# The largest seed. Generators seeded from it (seed * 100003 + epoch in engine/seeding.py) must fit
+# torch's 64-bit seeds; 32 bits, the usual bound (NumPy's), leaves room and is what the CLI documents.
+MAX_SEED = 2**32 - 1
+
+
 @dataclass
 class _Scalars:
     seed: int = 1
     clip: str = ""
     label: str = ""
+
+    def __post_init__(self) -> None:
+        require(0 <= self.seed <= MAX_SEED, "seed", f"must be a whole number from 0 to {MAX_SEED}, got {self.seed}")
 
 
 def load_run_config(

@@ -12,6 +12,14 @@ from tqdm.auto import tqdm
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+# ``log.info(..., extra=FILE_ONLY)``: a line for log.txt that the console leaves out, because the command
+# itself prints it (a run's final result), so that it is not shown twice.
+FILE_ONLY = {"console": False}
+
+
+def _for_console(record: logging.LogRecord) -> bool:
+    return getattr(record, "console", True)
+
 
 class _TqdmHandler(logging.StreamHandler):
     """Console lines that do not break progress bars."""
@@ -36,6 +44,7 @@ def run_logging(log_file: Path | None, quiet: bool = False, enabled: bool = True
     if enabled and not quiet:
         console = _TqdmHandler()
         console.setFormatter(logging.Formatter("%(message)s"))
+        console.addFilter(_for_console)
         handlers.append(console)
     previous_level = logger.level
     logger.setLevel(logging.INFO)

@@ -84,8 +84,8 @@ def _descriptions(classes: ClassSet, allow_fallback: bool) -> dict[str, list[str
             return None
         raise DataError(
             f"No LLM description file is known for dataset {classes.dataset!r}, so the frozen text "
-            "features cannot be built. Set method.frozen_text=templates, or method.description_fallback=true "
-            "to fall back to CLIP's template ensemble."
+            "features cannot be built. Pass --description-fallback (method.description_fallback=true) to fall "
+            "back to CLIP's template ensemble, or set method.frozen_text=templates."
         )
     from hicropl.data import resources
 
@@ -127,8 +127,8 @@ def build_frozen_text(
     if fallback_classes and not allow_fallback:
         raise DataError(
             f"No LLM description for {len(fallback_classes)} classes: {', '.join(fallback_classes[:10])}. Add them "
-            "to the description file, or set method.description_fallback=true to use CLIP's template ensemble "
-            "for those classes."
+            "to the description file, or pass --description-fallback (method.description_fallback=true) to use "
+            "CLIP's template ensemble for those classes."
         )
     label = f"llm_descriptions:{classes.description_file or 'given'}"
     if fallback_classes:

@@ -25,7 +25,7 @@ from typing import Literal
 
 from hicropl.data import resources
 from hicropl.data.datasets.own_listing import OwnListing, list_csv, list_folder
-from hicropl.data.datasets.own_split import TRAIN_FRACTION, own_split
+from hicropl.data.datasets.own_split import own_split
 from hicropl.data.files import check_images_exist
 from hicropl.data.spec import DatasetSpec
 from hicropl.data.types import DatasetSplits
@@ -211,20 +211,3 @@ def csv_dataset(file: str | Path, name: str | None = None) -> DatasetSpec:
 
 def is_own_spec(spec: DatasetSpec) -> bool:
     return isinstance(spec.reader, OwnReader)
-
-
-def check_shots(spec: DatasetSpec, splits: DatasetSplits, shots: int | None) -> None:
-    """The user's data must have ``shots`` training images per class: a class with fewer would be
-    sampled short without notice (CoOp's behaviour, kept for the built-in datasets)."""
-    if shots is None or shots < 1 or not is_own_spec(spec):
-        return
-    counts = Counter(d.label for d in splits.train)
-    labels = range(splits.num_classes)
-    short = [f"{splits.classnames[label]} ({counts[label]})" for label in labels if counts[label] < shots]
-    if short:
-        most = min(counts[label] for label in labels)
-        raise DataError(
-            f"{splits.name}: the classes {', '.join(short[:5])} have fewer training images than --shots {shots}; "
-            f"lower --shots to at most {most}, or add images (when the data gives no split, "
-            f"{TRAIN_FRACTION:.0%} of a class's images are for training)"
-        )

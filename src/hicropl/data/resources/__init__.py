@@ -252,7 +252,7 @@ def descriptions_for(
         raise DataError(
             f"{len(missing)} of {len(classnames)} classes have no entry in the LLM-description file "
             f"{description_file!r}: {shown}. Use the dataset's CoOp class names, or pass "
-            "allow_missing=True to fall back to templates for those classes"
+            "--description-fallback (method.description_fallback=true) to fall back to templates for those classes"
         )
     return found
 
