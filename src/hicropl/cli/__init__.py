@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hicropl",
         description="Prompt learning on frozen CLIP: HiCroPL and baselines, the paper's protocols and tables.",
         epilog=examples(
-            "hicropl train --config configs/hicropl/base2novel.yaml --dataset EuroSAT --seed 1 \\",
+            "hicropl train --config hicropl/base2novel --dataset EuroSAT --seed 1 \\",
             "    --data-root ~/data --clip ~/weights/ViT-B-16.pt",
             "hicropl report runs/ --output reports/",
             "hicropl <command> --help",

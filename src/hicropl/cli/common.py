@@ -41,7 +41,10 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="a run config YAML (see configs/); flags and --set override it")
+    parser.add_argument(
+        "--config",
+        help="a run config: a YAML file, or a shipped name such as hicropl/base2novel; flags and --set override it",
+    )
     parser.add_argument("--dataset", help="dataset name, e.g. EuroSAT, oxford_pets, imagenet")
     parser.add_argument("--protocol", help="base2novel, fewshot, cross_dataset or domain_generalization")
     parser.add_argument("--shots", type=int, help="training images per class (0: all)")

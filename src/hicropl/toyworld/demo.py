@@ -74,8 +74,8 @@ class DemoSettings:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 0.0025
-    n_ctx: int = 16  # prompt length of HiCroPL and CoOp, as in configs/ (the tiny CLIP has a 32-token context)
-    ctx_init: str = ""  # random initialisation, as in configs/ ("a photo of a" with n_ctx=4 also works)
+    n_ctx: int = 16  # prompt length of HiCroPL and CoOp, as in hicropl/configs (the tiny CLIP has a 32-token context)
+    ctx_init: str = ""  # random initialisation, as in hicropl/configs ("a photo of a" with n_ctx=4 also works)
     device: str = "auto"
 
     def __post_init__(self) -> None:
