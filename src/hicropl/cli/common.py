@@ -31,7 +31,8 @@ def add_clip(parser: argparse.ArgumentParser, required_note: str = "") -> None:
     parser.add_argument(
         "--clip",
         default=None,
-        help=f"CLIP weights: a checkpoint file (e.g. ViT-B-16.pt) or an open_clip tag (ViT-B-16:openai); "
+        help=f"CLIP weights: a checkpoint file (e.g. ViT-B-16.pt), an open_clip tag (ViT-B-16:openai) or "
+        f"toyworld (the shipped tiny ToyWorld CLIP); "
         f"default: ${ENV_CLIP}{required_note}",
     )
 

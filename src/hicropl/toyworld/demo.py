@@ -57,6 +57,7 @@ ALL_METHODS: tuple[str, ...] = ("zeroshot", "coop", "hicropl-paper", "hicropl-of
 # Not run by default: HiCroPL (paper) without its consistency loss, an unregularised comparison that
 # shows how Novel accuracy suffers from overfitting (its runs carry the label hicropl-nocons).
 EXTRA_METHODS: tuple[str, ...] = ("hicropl-nocons",)
+SHIPPED_CLIP = "toyworld"  # --clip toyworld: the shipped, checksum-verified tiny CLIP (hicropl.clip.shipped)
 
 
 class DemoError(HicroplError):
@@ -327,7 +328,7 @@ def demo_run_config(
 
 
 def _jobs(
-    settings: DemoSettings, methods: list[str], root: Path, clip: Path, output: Path, say: Callable[[str], None]
+    settings: DemoSettings, methods: list[str], root: Path, clip: str, output: Path, say: Callable[[str], None]
 ) -> tuple[list[Job], dict[str, int], list[str]]:
     """The demo's sweep jobs (dataset by dataset, then method, then seed), each dataset's optimiser
     steps per epoch (for the progress bar), and notes for the table."""
@@ -381,7 +382,8 @@ def run_demo(
     """Run the ToyWorld base-to-novel demo into ``output_dir`` and return its table.
 
     ``data_root`` defaults to ``output_dir/data`` (the ToyWorld datasets are generated there on first
-    use); ``clip`` defaults to the shipped, checksum-verified tiny CLIP.
+    use); ``clip`` defaults to the shipped, checksum-verified tiny CLIP (``toyworld``). After each run
+    the demo prints the ``hicropl train`` command that reruns it by hand.
     """
     from tqdm.auto import tqdm
 
@@ -430,9 +432,12 @@ def _run_locked(
     from hicropl.results.render import to_summary_markdown
     from hicropl.results.run_folder import RunFolder, read_json, write_json_atomic
     from hicropl.results.tables import Table, base_to_novel_table
+    from hicropl.toyworld.train_command import train_command
     from hicropl.toyworld.weights import toyworld_weights_path
 
-    weights = toyworld_weights_path() if clip is None else Path(clip).expanduser()
+    if clip is None:
+        toyworld_weights_path()  # a damaged installation fails here, before any data is generated
+    weights = SHIPPED_CLIP if clip is None else str(Path(clip).expanduser())
     register_toyworld_datasets()
     root = Path(data_root).expanduser() if data_root is not None else folder / DATA
     root.mkdir(parents=True, exist_ok=True)
@@ -472,6 +477,7 @@ def _run_locked(
         hm = harmonic_mean(s["base"], s["novel"])
         run_hms.setdefault((config.label, config.data.dataset), []).append(s["hm"])
         say(f"[{index + 1}/{len(jobs)}] {name}: base {s['base']:.1f}, novel {s['novel']:.1f}, HM {hm:.1f} ({how})")
+        say(f"    rerun by hand: {train_command(config)}")
     bar.close()
 
     records = [read_run(job.output) for job in jobs]
