@@ -74,7 +74,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    from hicropl.toyworld.demo import ALL_METHODS, EXTRA_METHODS, DemoSettings
+    from hicropl.toyworld.demo_settings import ALL_METHODS, EXTRA_METHODS, DemoSettings
 
     defaults = DemoSettings()
     parser.add_argument("--output", default="runs/demo", help="folder for the runs and the table (default %(default)s)")
