@@ -84,3 +84,12 @@ def test_a_file_named_toyworld_wins_over_the_alias(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "toyworld").write_bytes(b"")
     assert shipped_clip("toyworld") is None
+
+
+def test_clip_toyworld_on_the_command_line(glyphs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dataset, root = glyphs
+    run = tmp_path / "zs"
+    common = ["--data-root", str(root), "--clip", "toyworld"]
+    assert main(["zero-shot", "--dataset", dataset, *common, "--output", str(run), "--quiet"]) == 0
+    assert main(["eval", str(run), "--subset", "base", "--clip", "toyworld", "--quiet"]) == 0
+    assert "base" in capsys.readouterr().out

@@ -173,7 +173,23 @@ def add_toyworld_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``hicropl demo``: zero-shot, CoOp and HiCroPL base-to-novel on ToyWorld in minutes on a CPU."""
-    demo = subparsers.add_parser("demo", help="base-to-novel prompt learning on ToyWorld, on a CPU in minutes")
+    demo_help = "base-to-novel prompt learning on ToyWorld, on a CPU in minutes"
+    demo = subparsers.add_parser(
+        "demo",
+        help=demo_help,
+        description=textwrap.fill(
+            demo_help + ": zero-shot CLIP, CoOp and HiCroPL trained on the shipped tiny CLIP, a Base / Novel / HM "
+            "table at the end. Each run is an ordinary run folder; the demo prints the hicropl train command "
+            "behind each. Rerun the same command to resume an interrupted demo.",
+            100,
+        ),
+        epilog=_examples(
+            "hicropl demo",
+            "hicropl demo --output runs/demo3 --seeds 1 2 3 --methods zeroshot coop hicropl-paper",
+            "hicropl report runs/demo/runs",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_demo_arguments(demo)
     demo.set_defaults(handler=cmd_demo)
     return demo
