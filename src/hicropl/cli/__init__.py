@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from hicropl import __version__
+import hicropl
 from hicropl.cli import data, evaluate, info, report, sweep, train
 from hicropl.cli.common import ENV_CLIP, ENV_DATA, examples
 from hicropl.toyworld import cli as toyworld_cli
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"hicropl {__version__}")
+    parser.add_argument("--version", action="version", version=f"hicropl {hicropl.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
 
