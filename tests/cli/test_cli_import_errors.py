@@ -162,7 +162,9 @@ def test_an_existing_run_is_kept_unless_overwritten(tmp_path, capsys, mini_root)
 
 def test_a_config_file_whose_settings_contradict_the_shapes(tmp_path, capsys, mini_root):
     checkpoint = save_checkpoint(tmp_path / "authors", MAPLE, torch.float16)
-    config = Path(__file__).resolve().parents[2] / "configs" / "maple" / "base2novel.yaml"  # depth 9
+    config = (
+        Path(__file__).resolve().parents[2] / "src" / "hicropl" / "configs" / "maple" / "base2novel.yaml"
+    )  # depth 9
     err = refused(capsys, MAPLE, checkpoint, tmp_path / "run", mini_root, "--config", config)
     assert "--set method.depth=3 (the config has depth=9)" in err
 

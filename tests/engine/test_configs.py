@@ -12,8 +12,8 @@ from hicropl.engine.sweep import load_sweep, plan
 from hicropl.errors import ConfigError
 from hicropl.methods.base import build_config, get_method_class, list_methods
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[2] / "src" / "hicropl" / "configs"
+CONFIGS = sorted(ROOT.rglob("*.yaml"))
 IDS = [str(p.relative_to(ROOT)) for p in CONFIGS]
 
 
@@ -42,7 +42,7 @@ def test_configs_are_shipped():
 def test_config_file_loads_and_is_headed_by_its_command(path: Path):
     first = path.read_text("utf-8").splitlines()[0]
     assert first.startswith("# hicropl "), "the first line must be the command that runs the file"
-    assert str(path.relative_to(ROOT)) in first
+    assert f" {path.relative_to(ROOT).with_suffix('').as_posix()} " in first, "the command names the shipped config"
     data = yaml.safe_load(path.read_text("utf-8"))
     if "methods" in data:  # a sweep file: every run it plans must validate
         _require_methods(list(data["methods"]))
@@ -100,7 +100,7 @@ PROTOCOLS = {
 
 @pytest.mark.parametrize("method", BASELINES)
 def test_baseline_configs_cover_every_protocol_their_authors_publish(method: str):
-    folder = ROOT / "configs" / method
+    folder = ROOT / method
     readme = (folder / "README.md").read_text("utf-8")
     shipped = {yaml.safe_load(p.read_text("utf-8"))["data"]["protocol"] for p in folder.glob("*.yaml")}
     for name, protocol in PROTOCOLS.items():

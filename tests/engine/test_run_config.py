@@ -119,3 +119,16 @@ def test_a_method_without_variants_names_the_run_by_itself():
     config = load_run_config(None, {"method.name": "coop", "data.dataset": "EuroSAT"}, [])
     assert config.variant is None
     assert default_run_dir(config) == Path("runs/base2novel/coop/EuroSAT/shots_16/seed_1")
+
+
+def test_num_workers_defaults_to_at_most_the_usable_cpus(monkeypatch):
+    # torch's DataLoader warns when it is asked for more workers than the process may use.
+    import os
+
+    from hicropl.engine.run_config import TrainConfig
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert TrainConfig().num_workers == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)), raising=False)
+    assert TrainConfig().num_workers == 4
+    assert load_run_config({"method": "zeroshot"}, {}, ["train.num_workers=0"]).train.num_workers == 0

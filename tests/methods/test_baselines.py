@@ -496,3 +496,15 @@ def test_linear_probe_closed_form_hook(tiny_backbone, tmp_path):
     restored = build("linear_probe", tiny_backbone, classes=PROBE_CLASSES)
     restored.load_state_dict(source.state_dict())
     assert restored.is_fitted  # the engine does not refit a probe restored from its checkpoint
+
+
+def test_linear_probe_summary_says_what_it_fits_and_how(tiny_backbone):
+    method = build("linear_probe", tiny_backbone, classes=PROBE_CLASSES, search_steps=2, max_iter=50)
+    fit = method.fit(*_blobs(8, 0), *_blobs(4, 1))
+    summary = fit.summary()
+    assert summary.startswith(f"C={fit.c:g} (val accuracy 100.00%, the best of {len(fit.history)} values of C tried")
+    assert "a 3-class logistic regression on the L2-normalised frozen image features of 24 training images" in summary
+    assert "(L-BFGS in float64, at most 50 iterations per C)" in summary
+    assert "LinearProbeFit(" not in summary and "\n" not in summary
+    fixed = build("linear_probe", tiny_backbone, classes=PROBE_CLASSES, c=1.0).fit(*_blobs(8, 0))
+    assert fixed.summary().startswith("C=1 (no val split, fixed by method.c), a 3-class")

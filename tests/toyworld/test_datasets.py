@@ -73,8 +73,11 @@ def test_stale_generation_is_replaced_but_foreign_folders_are_refused(tmp_path: 
     with pytest.raises(DataError, match="not made by ToyWorld"):
         prepare_dataset(mini_glyphs, foreign)
     assert (foreign / mini_glyphs.folder / "mine.txt").read_text("utf-8") == "keep me"
-    with pytest.raises(DataError, match="does not exist"):
-        prepare_dataset(mini_glyphs, tmp_path / "missing")
+    # A missing data root is created (the Python route used to refuse it); a file is refused.
+    assert prepare_dataset(mini_glyphs, tmp_path / "missing" / "root") == tmp_path / "missing" / "root" / folder.name
+    (tmp_path / "a_file").write_text("x", encoding="utf-8")
+    with pytest.raises(DataError, match="is a file; pass a folder"):
+        prepare_dataset(mini_glyphs, tmp_path / "a_file")
 
 
 def test_missing_dataset_says_how_to_generate_it(tmp_path: Path) -> None:

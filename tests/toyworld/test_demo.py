@@ -60,3 +60,27 @@ def test_foreign_or_busy_output_folders_are_refused(tmp_path: Path, mini_root: P
     file.write_text("x", encoding="utf-8")
     with pytest.raises(DemoError, match="is a file"):
         _demo(file, mini_root, mini_glyphs)
+
+
+def test_each_run_prints_the_train_command_that_reproduces_its_config(
+    tmp_path: Path, mini_root: Path, mini_glyphs: ToyDataset
+) -> None:
+    import shlex
+
+    import yaml
+
+    from hicropl.cli import build_parser
+    from hicropl.cli.common import run_config
+    from hicropl.engine.run_config import dump_run_config
+
+    result, text = _demo(tmp_path / "demo", mini_root, mini_glyphs)
+    commands = [line.split("rerun by hand: ", 1)[1] for line in text.splitlines() if "rerun by hand: " in line]
+    assert len(commands) == len(result.runs) == 2
+    for command, run in zip(commands, result.runs, strict=True):
+        words = shlex.split(command)
+        assert (
+            words[:2] == ["hicropl", "train"] and "--clip" in words and words[words.index("--clip") + 1] == "toyworld"
+        )
+        args = build_parser().parse_args(words[1:])
+        rebuilt = yaml.safe_load(dump_run_config(run_config(args, args.method)))
+        assert rebuilt == yaml.safe_load((run / "config.yaml").read_text("utf-8"))

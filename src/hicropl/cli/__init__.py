@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+import hicropl
 from hicropl.cli import data, evaluate, info, report, runs, sweep, train
 from hicropl.cli.common import ENV_CLIP, ENV_DATA, examples
 from hicropl.toyworld import cli as toyworld_cli
@@ -22,13 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hicropl",
         description="Prompt learning on frozen CLIP: HiCroPL and baselines, the paper's protocols and tables.",
         epilog=examples(
-            "hicropl train --config configs/hicropl/base2novel.yaml --dataset EuroSAT --seed 1 \\",
+            "hicropl train --config hicropl/base2novel --dataset EuroSAT --seed 1 \\",
             "    --data-root ~/data --clip ~/weights/ViT-B-16.pt",
             "hicropl report runs/ --output reports/",
             "hicropl <command> --help",
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"hicropl {hicropl.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
 

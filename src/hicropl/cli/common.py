@@ -32,7 +32,8 @@ def add_clip(parser: argparse.ArgumentParser, required_note: str = "") -> None:
     parser.add_argument(
         "--clip",
         default=None,
-        help=f"CLIP weights: a checkpoint file (e.g. ViT-B-16.pt) or an open_clip tag (ViT-B-16:openai); "
+        help=f"CLIP weights: a checkpoint file (e.g. ViT-B-16.pt), an open_clip tag (ViT-B-16:openai) or "
+        f"toyworld (the shipped tiny ToyWorld CLIP); "
         f"default: ${ENV_CLIP}{required_note}",
     )
 
@@ -42,7 +43,10 @@ def add_data_root(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="a run config YAML (see configs/); flags and --set override it")
+    parser.add_argument(
+        "--config",
+        help="a run config: a YAML file, or a shipped name such as hicropl/base2novel; flags and --set override it",
+    )
     parser.add_argument("--dataset", help="dataset name, e.g. EuroSAT, oxford_pets, imagenet")
     parser.add_argument("--protocol", help="base2novel, fewshot, cross_dataset or domain_generalization")
     parser.add_argument(

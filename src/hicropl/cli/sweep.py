@@ -15,9 +15,9 @@ def add_parsers(sub: Any) -> None:
         "sweep",
         "run a grid of methods x datasets x shots x seeds, skipping finished runs",
         examples(
-            "hicropl sweep --file configs/sweeps/hicropl_base2novel.yaml --data-root ~/data --clip ViT-B-16.pt",
+            "hicropl sweep --file sweeps/hicropl_base2novel --data-root ~/data --clip ViT-B-16.pt",
             "hicropl sweep --methods hicropl zeroshot --protocol base2novel --datasets EuroSAT DescribableTextures "
-            "--seeds 1 2 3 --config configs/hicropl/base2novel.yaml",
+            "--seeds 1 2 3 --config hicropl/base2novel",
             "hicropl sweep --file sweep.yaml --launcher gpus          # one run per visible GPU at a time",
             "hicropl sweep --file sweep.yaml --launcher slurm         # needs pip install 'hicropl[slurm]'",
             "hicropl sweep --file sweep.yaml --dry-run",
@@ -33,7 +33,7 @@ def add_parsers(sub: Any) -> None:
     sweep.add_argument("--datasets", nargs="+")
     sweep.add_argument("--shots", nargs="+", type=int)
     sweep.add_argument("--seeds", nargs="+", type=int)
-    sweep.add_argument("--config", help="run config YAML applied to every run")
+    sweep.add_argument("--config", help="run config (a YAML file or a shipped name) applied to every run")
     sweep.add_argument("--root", help="where run folders go (default: runs)")
     sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     add_data_root(sweep)

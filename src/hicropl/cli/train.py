@@ -24,14 +24,12 @@ def add_parsers(sub: Any) -> None:
         "train",
         "train a method on a dataset under a protocol, then test it",
         examples(
-            "hicropl train --config configs/hicropl/base2novel.yaml --dataset EuroSAT --seed 1 --data-root ~/data "
+            "hicropl train --config hicropl/base2novel --dataset EuroSAT --seed 1 --data-root ~/data "
             "--clip ViT-B-16.pt",
             "hicropl train --method hicropl --dataset oxford_pets --protocol fewshot --shots 4 --seed 2 "
             "--set train.epochs=10 --set optim.lr=0.001",
-            "hicropl train --config configs/hicropl/cross_dataset.yaml --dataset ImageNet --seed 1   "
-            "# tests on the 10 targets too",
-            "torchrun --nproc-per-node 4 -m hicropl.cli train --config configs/hicropl/base2novel_imagenet.yaml "
-            "--dataset ImageNet",
+            "hicropl train --config hicropl/cross_dataset --dataset ImageNet --seed 1   # tests on the 10 targets too",
+            "torchrun --nproc-per-node 4 -m hicropl.cli train --config hicropl/base2novel_imagenet --dataset ImageNet",
             "(rerun the same command after an interruption to resume; --overwrite starts over)",
         ),
     )
@@ -72,12 +70,11 @@ def add_parsers(sub: Any) -> None:
         examples(
             "hicropl import --method maple output/base2new/train_base/eurosat/shots_16/MaPLe/"
             "vit_b16_c2_ep5_batch4_2ctx/seed1 \\",
-            "    --config configs/maple/base2novel.yaml --dataset EuroSAT --seed 1 --data-root ~/data "
-            "--clip ViT-B-16.pt",
+            "    --config maple/base2novel --dataset EuroSAT --seed 1 --data-root ~/data --clip ViT-B-16.pt",
             "hicropl eval runs/base2novel/maple-authors/EuroSAT/shots_16/seed_1 --subset base   # and --subset novel",
             "hicropl report runs/",
             "hicropl import --method hicropl PATH/prompt_learner/model.pth.tar-2 \\",
-            "    --config configs/hicropl/cross_dataset.yaml --set method.variant=official --dataset ImageNet --seed 1",
+            "    --config hicropl/cross_dataset --set method.variant=official --dataset ImageNet --seed 1",
             "",
             "The checkpoint's shapes fix prompt lengths, depths, CSC and HiCroPL's boundary (variant official);",
             "ctx_init is not visible in them: give the authors' value (their config's CTX_INIT) with --config or",

@@ -46,6 +46,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from hicropl.errors import DataError
+
 # open_clip's blocks, towers and models. open_clip ships no type information, and torch types a
 # submodule attribute as ``Tensor | Module``, so the attribute paths of open_clip's modules are
 # typed ``Any`` here rather than cast at every use.
@@ -229,6 +231,20 @@ def _batch_first_block(
     return _mlp_residual(block, x, fused_mlp)
 
 
+def _check_image_size(images: torch.Tensor, visual: OpenClipModule) -> None:
+    """One line naming the expected size, instead of a tensor-size mismatch inside the positional embedding."""
+    size = (
+        tuple(int(s) for s in visual.image_size) if isinstance(visual.image_size, tuple) else (visual.image_size,) * 2
+    )
+    if images.dim() != 4 or tuple(images.shape[-2:]) != size:
+        got = ", ".join(str(s) for s in images.shape)
+        raise DataError(
+            f"This CLIP takes images of shape [batch, 3, {size[0]}, {size[1]}] ({size[0]} px), not [{got}]: resize "
+            f"them to {size[0]} px first, e.g. with the test transform "
+            "hicropl.data.transforms.build_transform(False, backbone.preprocessing.image_size)."
+        )
+
+
 class PromptedImageEncoder(_BlockRunner):
     """CLIP's ViT image tower, re-run with optional prompt tokens.
 
@@ -269,6 +285,7 @@ class PromptedImageEncoder(_BlockRunner):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Patch + class embeddings with positions: ``[B, 1 + n_patches, width]``."""
         v = self.visual
+        _check_image_size(images, v)
         x = v.conv1(images.to(v.conv1.weight.dtype))
         x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
         cls = v.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], -1, -1)

@@ -15,6 +15,7 @@ from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import nn
 
 from hicropl.clip.encoders import ImagePrompts, PromptedImageEncoder, PromptedTextEncoder, SideBranches, TextPrompts
+from hicropl.clip.shipped import shipped_clip, verified_file
 from hicropl.clip.tokens import Tokenizer
 from hicropl.clip.weights_file import config_mismatches, file_sha256, infer_clip_config, read_clip_state_dict
 from hicropl.errors import CheckpointError
@@ -273,7 +274,8 @@ def load_clip(
 
     Args:
         source: a checkpoint file (OpenAI TorchScript ``.pt``, a state dict ``.pt``/``.bin``/
-            ``.pth``, or ``.safetensors``), or an open_clip pretrained tag ``"ViT-B-16:openai"``.
+            ``.pth``, or ``.safetensors``), an open_clip pretrained tag ``"ViT-B-16:openai"``, or the
+            name of weights shipped with hicropl (``"toyworld"``: the tiny ToyWorld CLIP).
         model_name: an open_clip architecture name. Without it, the architecture is inferred from
             the checkpoint's tensor shapes. With it, a checkpoint that disagrees is refused.
         model_config: an explicit open_clip config dict (``embed_dim``, ``vision_cfg``, ``text_cfg``),
@@ -282,6 +284,9 @@ def load_clip(
             and for the ``openai`` pretrained tag.
     """
     text = str(source)
+    named = shipped_clip(text)
+    if named is not None:
+        text = str(verified_file(named))
     path = Path(text).expanduser()
     looks_like_tag = ":" in text and not path.exists() and not text.startswith(("/", ".", "~"))
     if looks_like_tag:

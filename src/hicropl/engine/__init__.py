@@ -3,7 +3,7 @@
 Typical use::
 
     from hicropl.engine import load_run_config, train
-    config = load_run_config("configs/hicropl/base2novel.yaml",
+    config = load_run_config("hicropl/base2novel",  # a shipped config, or a YAML path
                              {"data.dataset": "EuroSAT", "data.root": "~/data", "clip": "ViT-B-16.pt", "seed": 1})
     result = train(config, "runs/eurosat-seed1")       # result.json as a dict
 """

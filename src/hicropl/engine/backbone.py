@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from hicropl.clip.load import CLIPBackbone, load_clip
+from hicropl.clip.shipped import shipped_clip
 from hicropl.engine.distributed import DistInfo
 from hicropl.errors import CheckpointError, ConfigError
 
@@ -21,9 +22,10 @@ def check_clip_source(source: str) -> None:
     if not source:
         raise ConfigError(
             "No CLIP weights given: pass --clip PATH (a checkpoint file, e.g. ViT-B-16.pt) or an open_clip tag "
-            "such as --clip ViT-B-16:openai, set clip: in the config file, or set HICROPL_CLIP."
+            "such as --clip ViT-B-16:openai (or --clip toyworld, the shipped tiny ToyWorld CLIP), set clip: in the "
+            "config file, or set HICROPL_CLIP."
         )
-    if not is_pretrained_tag(source):
+    if shipped_clip(source) is None and not is_pretrained_tag(source):
         path = Path(source).expanduser()
         if not path.is_file():
             raise CheckpointError(

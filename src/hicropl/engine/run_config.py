@@ -9,6 +9,7 @@ defaults < YAML file < command-line flags < dotted ``--set`` overrides and valid
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,12 @@ class ScheduleConfig:
         )
 
 
+def default_num_workers() -> int:
+    """min(4, the CPUs this process may use): torch's DataLoader warns above that CPU count."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(4, cpus)
+
+
 @dataclass
 class TrainConfig:
     """The training loop."""
@@ -84,7 +91,8 @@ class TrainConfig:
     grad_accum: int = 1
     precision: Precision = "bf16"  # low precision on CUDA only; the CPU always runs fp32
     selection: Literal["last", "best_val"] = "last"
-    num_workers: int = 4
+    # Data-loader worker processes; the default, min(4, CPUs), avoids torch's warning on small machines.
+    num_workers: int = field(default_factory=default_num_workers)
     device: str = "auto"
     tensorboard: bool = False
     skip_corrupt: bool = False
@@ -149,10 +157,11 @@ _SECTIONS = {"data": DataConfig, "train": TrainConfig, "optim": OptimConfig, "sc
 _SCALARS = {"seed": int, "clip": str, "label": str}
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError(f"Config file {file} does not exist; check the --config path.")
+def read_yaml(path: str | Path, relative_to: str | Path | None = None) -> dict[str, Any]:
+    """A config YAML given by path or by the name of a shipped config (see :mod:`hicropl.engine.config_files`)."""
+    from hicropl.engine.config_files import resolve_config_file
+
+    file = resolve_config_file(path, relative_to)
     try:
         data = yaml.safe_load(file.read_text("utf-8")) or {}
     except yaml.YAMLError as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hicropl.data.protocols import get_protocol
+from hicropl.engine.config_files import resolve_config_file
 from hicropl.engine.job import train_from_file, write_job_file
 from hicropl.engine.run import default_run_dir
 from hicropl.engine.run_config import RunConfig, load_run_config, read_yaml
@@ -79,10 +80,31 @@ class Job:
 
 
 def load_sweep(file: str | Path | None, flags: dict[str, Any]) -> SweepConfig:
-    """The sweep YAML (if any) with command-line values (None = not given) on top."""
-    data = read_yaml(file) if file else {}
+    """The sweep YAML (if any) with command-line values (None = not given) on top.
+
+    ``file`` may be a path or the name of a shipped sweep (``sweeps/hicropl_base2novel``). The run
+    configs it names (``config``, ``configs``) are found relative to the sweep file's folder, else among
+    the shipped configs, so a sweep runs from any working directory; ``root``, ``clip`` and ``data_root``
+    stay relative to the working directory, like the flags that override them.
+    """
+    data: dict[str, Any] = {}
+    if file:
+        found = resolve_config_file(file)
+        data = read_yaml(found)
+        _resolve_run_configs(data, found.parent)
     data.update({key: value for key, value in flags.items() if value not in (None, (), [])})
     return from_dict(SweepConfig, data)
+
+
+def _resolve_run_configs(data: dict[str, Any], folder: Path) -> None:
+    """Replace the run config names of a sweep file by the files they point to (absolute paths)."""
+    if isinstance(data.get("config"), str) and data["config"]:
+        data["config"] = str(resolve_config_file(data["config"], folder).absolute())
+    configs = data.get("configs")
+    if isinstance(configs, dict):
+        for key, source in configs.items():
+            if isinstance(source, str):
+                configs[key] = str(resolve_config_file(source, folder).absolute())
 
 
 def plan(sweep: SweepConfig) -> list[Job]:

@@ -205,7 +205,10 @@ class Trainer:
         config = self.train_config
         if self.optimizer is None or config.epochs == 0:
             why = "it has no trainable parameters" if self.optimizer is None else "train.epochs is 0"
-            log.info("Not training %s: %s; evaluating only.", self.method.name, why)
+            if self.method.fits_in_closed_form:
+                log.info("%s is fitted in closed form, not by the optimiser.", self.method.name)
+            else:
+                log.info("Not training %s: %s; evaluating only.", self.method.name, why)
             return FitResult(False, self.state, None, None, time.perf_counter() - start)
         if config.selection == "best_val" and self.validate is None:
             log.warning("train.selection=best_val but there is no validation split: testing the last epoch.")

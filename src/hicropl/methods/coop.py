@@ -43,7 +43,7 @@ RANDOM_N_CTX = 16  # TRAINER.COOP.N_CTX default, CoOp train.py:91
 
 @dataclass
 class CoOpConfig(MethodConfig):
-    """Defaults are the authors' (CoOp ``train.py:90-95``); the published protocols set the rest (configs/coop)."""
+    """Defaults are the authors' (CoOp ``train.py:90-95``); the published protocols set the rest (coop/*.yaml)."""
 
     # Context length m of a random context (null: N_CTX's default 16, train.py:91). With ctx_init the length
     # is the number of its words (coop.py:75): leave it null or give that number.

@@ -50,7 +50,7 @@ DESCRIPTION_DRAW = "description_index"  # the name of the per-step draw in Rando
 class CoPromptConfig(MaPLeConfig):
     """Defaults: the published base-to-novel config ``configs/trainers/coprompt.yaml`` (N_CTX 2, CTX_INIT
     "a photo of a", PROMPT_DEPTH 9, W 1.0, DISTILL cosine). The authors' ``trainers/constants.py``
-    overrides depth, length and W per dataset (the shipped ``configs/coprompt/base2novel_*.yaml``)."""
+    overrides depth, length and W per dataset (the shipped ``hicropl/configs/coprompt/base2novel_*.yaml``)."""
 
     word_init_source: ClassVar[str] = "trainers/coprompt.py:140"
 

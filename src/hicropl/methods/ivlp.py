@@ -47,7 +47,7 @@ class IVLPConfig(MethodConfig):
     """Defaults: the MaPLe repository's IVLP base-to-novel config
     ``configs/trainers/IVLP/vit_b16_c2_ep5_batch4_2+2ctx.yaml`` (2+2 tokens in all 12 layers). The
     PromptSRC repository's (``vit_b16_c2_ep20_batch4_4+4ctx.yaml``: 4+4 tokens, depth 9) ships as
-    ``configs/ivlp/base2novel_promptsrc.yaml``."""
+    ``hicropl/configs/ivlp/base2novel_promptsrc.yaml``."""
 
     n_ctx_text: int = 2  # N_CTX_TEXT
     n_ctx_vision: int = 2  # N_CTX_VISION (0: no vision prompts)

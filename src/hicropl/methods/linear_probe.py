@@ -62,13 +62,23 @@ class LinearProbeFit:
     c: float
     val_accuracy: float | None
     history: list[tuple[float, float]] = field(default_factory=list)
+    # What was fitted and how, for the log.
+    train_images: int = 0
+    classes: int = 0
+    solver: str = ""
+    fixed_c: bool = False
 
     def as_record(self) -> dict[str, Any]:
         return {"C": self.c, "val_accuracy": self.val_accuracy, "search": [list(pair) for pair in self.history]}
 
     def summary(self) -> str:
+        """``C=... (how it was chosen), what was fitted (how)``: one log line."""
         val = "no val split" if self.val_accuracy is None else f"val accuracy {self.val_accuracy:.2f}%"
-        return f"C={self.c:g} ({val}, {len(self.history)} values of C tried)"
+        how = "fixed by method.c" if self.fixed_c else f"the best of {len(self.history)} values of C tried on it"
+        return (
+            f"C={self.c:g} ({val}, {how}), a {self.classes}-class logistic regression on the L2-normalised frozen "
+            f"image features of {self.train_images} training images ({self.solver})"
+        )
 
 
 def fit_logistic_regression(
@@ -230,7 +240,8 @@ class LinearProbe(PromptMethod[LinearProbeConfig]):
         self.head.weight.copy_(weight.to(self.head.weight.dtype))
         self.head.bias.copy_(bias.to(self.head.bias.dtype))
         self.fitted.fill_(True)
-        result = LinearProbeFit(c=best, val_accuracy=accuracy, history=history)
+        solver = f"L-BFGS in {cfg.solver_dtype}, at most {cfg.max_iter} iterations per C"
+        result = LinearProbeFit(best, accuracy, history, len(y_train), num_classes, solver, cfg.c is not None)
         self.runtime.records["linear_probe"] = result.as_record()
         return result
 

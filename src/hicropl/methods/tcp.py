@@ -25,7 +25,7 @@ traces in ``tests/fixtures/reference_traces/tcp``):
 * with ``ctx_init`` the authors use the words "a photo of a" whatever CTX_INIT says (tcp.py:125-129).
 
 The published runs are fp16 with Adam at eps 1e-3 (the authors' README edits Dassl's optimizer for
-it; configs/tcp). The per-class tokens enter the text encoder as a per-sequence deep prompt
+it; hicropl/configs/tcp). The per-class tokens enter the text encoder as a per-sequence deep prompt
 (:class:`~hicropl.clip.encoders.TextPrompts`), so the shared-prefix encoding covers the blocks before
 ``inject_layer``.
 """

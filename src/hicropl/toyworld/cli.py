@@ -1,22 +1,45 @@
-"""Argument parsers and handlers for ``hicropl toyworld pretrain`` and ``hicropl demo``.
+"""Argument parsers and handlers for ``hicropl toyworld prepare|pretrain`` and ``hicropl demo``.
 
 ``hicropl.cli`` wires them in with::
 
     from hicropl.toyworld import cli as toyworld_cli
-    toyworld_cli.add_toyworld_parser(subparsers)   # hicropl toyworld pretrain ...
+    toyworld_cli.add_toyworld_parser(subparsers)   # hicropl toyworld prepare|pretrain ...
     toyworld_cli.add_demo_parser(subparsers)       # hicropl demo ...
 
-Each handler takes the parsed ``argparse.Namespace`` and returns an exit code.
+Each handler takes the parsed ``argparse.Namespace`` and returns an exit code. Building the parsers
+imports neither torch nor the engine (``hicropl --help`` stays quick).
 """
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-root", required=True, help="folder that receives the dataset folders (created if missing)"
+    )
+    parser.add_argument(
+        "--datasets", nargs="+", default=None, help="ToyWorldShapes and/or ToyWorldGlyphs (default: both)"
+    )
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from hicropl.data.toyworld.datasets import prepare_datasets
+
+    for folder in prepare_datasets(args.data_root, args.datasets):
+        print(folder)
+    return 0
+
+
 def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
-    from hicropl.toyworld.pretrain import PretrainSettings
+    from hicropl.toyworld.pretrain_settings import PretrainSettings
 
     defaults = PretrainSettings()
     parser.add_argument("--output", required=True, help="folder for the checkpoint, the weights and pretrain.json")
@@ -51,7 +74,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    from hicropl.toyworld.demo import ALL_METHODS, EXTRA_METHODS, DemoSettings
+    from hicropl.toyworld.demo_settings import ALL_METHODS, EXTRA_METHODS, DemoSettings
 
     defaults = DemoSettings()
     parser.add_argument("--output", default="runs/demo", help="folder for the runs and the table (default %(default)s)")
@@ -89,12 +112,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def add_toyworld_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """``hicropl toyworld pretrain``: pretrain the tiny ToyWorld CLIP (resumable)."""
-    toyworld = subparsers.add_parser("toyworld", help="ToyWorld: the built-in procedural world and its tiny CLIP")
-    commands = toyworld.add_subparsers(dest="toyworld_command", required=True)
+    """``hicropl toyworld prepare|pretrain``: write the ToyWorld datasets; pretrain the tiny CLIP."""
+    description = (
+        "ToyWorld, the procedural world shipped with hicropl: two downstream datasets (ToyWorldShapes, "
+        "ToyWorldGlyphs) generated on your machine, and a tiny CLIP pretrained on the world (--clip toyworld)."
+    )
+    toyworld = subparsers.add_parser(
+        "toyworld",
+        help="ToyWorld: the built-in procedural world, its datasets and its tiny CLIP",
+        description=textwrap.fill(description, 100),
+        epilog=_examples(
+            "hicropl toyworld prepare --data-root ~/data",
+            "hicropl train --config toyworld/hicropl --dataset ToyWorldShapes --seed 1 --data-root ~/data "
+            "--clip toyworld",
+            "hicropl toyworld pretrain --output runs/toyworld_pretrain --steps 4000 --seed 0",
+            "hicropl toyworld <command> --help",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = toyworld.add_subparsers(dest="toyworld_command", metavar="command", required=True)
+    prepare_help = "write the ToyWorld datasets into a data root (seconds; reuses a current copy)"
+    prepare = commands.add_parser(
+        "prepare",
+        help=prepare_help,
+        description=textwrap.fill(
+            prepare_help + ". They are then ordinary datasets: train, zero-shot, eval and report use them with "
+            "--data-root.",
+            100,
+        ),
+        epilog=_examples(
+            "hicropl toyworld prepare --data-root ~/data",
+            "hicropl toyworld prepare --data-root ~/data --datasets ToyWorldGlyphs",
+            "hicropl zero-shot --dataset ToyWorldShapes --protocol base2novel --data-root ~/data --clip toyworld",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_prepare_arguments(prepare)
+    prepare.set_defaults(handler=cmd_prepare)
+    pretrain_help = "pretrain the tiny ToyWorld CLIP contrastively (resumes an interrupted run in --output)"
     pretrain = commands.add_parser(
         "pretrain",
-        help="pretrain the tiny ToyWorld CLIP contrastively (resumes an interrupted run in --output)",
+        help=pretrain_help,
+        description=textwrap.fill(
+            pretrain_help + ". Prints the weights file and its SHA-256; pass the file to --clip. The shipped "
+            "weights (--clip toyworld) came from the first example.",
+            100,
+        ),
+        epilog=_examples(
+            "hicropl toyworld pretrain --output runs/toyworld_pretrain --steps 4000 --seed 0",
+            "hicropl toyworld pretrain --output runs/tw_short --steps 200 --pool-size 5000   # a quick try",
+            "hicropl zero-shot --dataset ToyWorldShapes --data-root ~/data "
+            "--clip runs/toyworld_pretrain/toyworld_clip.safetensors",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_pretrain_arguments(pretrain)
     pretrain.set_defaults(handler=cmd_pretrain)
@@ -103,7 +173,23 @@ def add_toyworld_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``hicropl demo``: zero-shot, CoOp and HiCroPL base-to-novel on ToyWorld in minutes on a CPU."""
-    demo = subparsers.add_parser("demo", help="base-to-novel prompt learning on ToyWorld, on a CPU in minutes")
+    demo_help = "base-to-novel prompt learning on ToyWorld, on a CPU in minutes"
+    demo = subparsers.add_parser(
+        "demo",
+        help=demo_help,
+        description=textwrap.fill(
+            demo_help + ": zero-shot CLIP, CoOp and HiCroPL trained on the shipped tiny CLIP, a Base / Novel / HM "
+            "table at the end. Each run is an ordinary run folder; the demo prints the hicropl train command "
+            "behind each. Rerun the same command to resume an interrupted demo.",
+            100,
+        ),
+        epilog=_examples(
+            "hicropl demo",
+            "hicropl demo --output runs/demo3 --seeds 1 2 3 --methods zeroshot coop hicropl-paper",
+            "hicropl report runs/demo/runs",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_demo_arguments(demo)
     demo.set_defaults(handler=cmd_demo)
     return demo

@@ -29,7 +29,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -41,7 +41,10 @@ from hicropl.data.toyworld.datasets import (
     prepare_dataset,
     register_toyworld_datasets,
 )
-from hicropl.errors import ConfigError, DataError, HicroplError
+from hicropl.errors import DataError, HicroplError
+from hicropl.toyworld.demo_settings import ALL_METHODS as ALL_METHODS
+from hicropl.toyworld.demo_settings import EXTRA_METHODS as EXTRA_METHODS
+from hicropl.toyworld.demo_settings import DemoSettings as DemoSettings
 
 if TYPE_CHECKING:  # the engine and the reports load only when the demo runs (``hicropl --help`` stays quick)
     from hicropl.engine.run_config import RunConfig
@@ -53,48 +56,11 @@ TABLE_FILE = "demo.md"
 LOCK_FILE = ".demo.lock"
 RUNS = "runs"
 DATA = "data"
-ALL_METHODS: tuple[str, ...] = ("zeroshot", "coop", "hicropl-paper", "hicropl-official")
-# Not run by default: HiCroPL (paper) without its consistency loss, an unregularised comparison that
-# shows how Novel accuracy suffers from overfitting (its runs carry the label hicropl-nocons).
-EXTRA_METHODS: tuple[str, ...] = ("hicropl-nocons",)
+SHIPPED_CLIP = "toyworld"  # --clip toyworld: the shipped, checksum-verified tiny CLIP (hicropl.clip.shipped)
 
 
 class DemoError(HicroplError):
     """The demo cannot run in the given output folder (busy, foreign content, other settings)."""
-
-
-@dataclass(frozen=True)
-class DemoSettings:
-    """What the demo runs; a folder is resumed only with the same settings."""
-
-    shots: int = 16
-    seeds: tuple[int, ...] = (1,)
-    datasets: tuple[str, ...] = tuple(d.name for d in TOYWORLD_DATASETS)
-    methods: tuple[str, ...] = ALL_METHODS
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 0.0025
-    n_ctx: int = 16  # prompt length of HiCroPL and CoOp, as in configs/ (the tiny CLIP has a 32-token context)
-    ctx_init: str = ""  # random initialisation, as in configs/ ("a photo of a" with n_ctx=4 also works)
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.shots < 1:
-            raise ConfigError(f"shots must be >= 1, got {self.shots}")
-        if not self.seeds:
-            raise ConfigError("give at least one seed")
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        unknown = [m for m in self.methods if m not in ALL_METHODS + EXTRA_METHODS]
-        if unknown:
-            raise ConfigError(f"unknown demo methods {unknown}; choose from {', '.join(ALL_METHODS + EXTRA_METHODS)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["seeds"] = list(self.seeds)
-        data["datasets"] = list(self.datasets)
-        data["methods"] = list(self.methods)
-        return data
 
 
 @dataclass
@@ -327,7 +293,7 @@ def demo_run_config(
 
 
 def _jobs(
-    settings: DemoSettings, methods: list[str], root: Path, clip: Path, output: Path, say: Callable[[str], None]
+    settings: DemoSettings, methods: list[str], root: Path, clip: str, output: Path, say: Callable[[str], None]
 ) -> tuple[list[Job], dict[str, int], list[str]]:
     """The demo's sweep jobs (dataset by dataset, then method, then seed), each dataset's optimiser
     steps per epoch (for the progress bar), and notes for the table."""
@@ -381,7 +347,8 @@ def run_demo(
     """Run the ToyWorld base-to-novel demo into ``output_dir`` and return its table.
 
     ``data_root`` defaults to ``output_dir/data`` (the ToyWorld datasets are generated there on first
-    use); ``clip`` defaults to the shipped, checksum-verified tiny CLIP.
+    use); ``clip`` defaults to the shipped, checksum-verified tiny CLIP (``toyworld``). After each run
+    the demo prints the ``hicropl train`` command that reruns it by hand.
     """
     from tqdm.auto import tqdm
 
@@ -430,9 +397,12 @@ def _run_locked(
     from hicropl.results.render import to_summary_markdown
     from hicropl.results.run_folder import RunFolder, read_json, write_json_atomic
     from hicropl.results.tables import Table, base_to_novel_table
+    from hicropl.toyworld.train_command import train_command
     from hicropl.toyworld.weights import toyworld_weights_path
 
-    weights = toyworld_weights_path() if clip is None else Path(clip).expanduser()
+    if clip is None:
+        toyworld_weights_path()  # a damaged installation fails here, before any data is generated
+    weights = SHIPPED_CLIP if clip is None else str(Path(clip).expanduser())
     register_toyworld_datasets()
     root = Path(data_root).expanduser() if data_root is not None else folder / DATA
     root.mkdir(parents=True, exist_ok=True)
@@ -472,6 +442,7 @@ def _run_locked(
         hm = harmonic_mean(s["base"], s["novel"])
         run_hms.setdefault((config.label, config.data.dataset), []).append(s["hm"])
         say(f"[{index + 1}/{len(jobs)}] {name}: base {s['base']:.1f}, novel {s['novel']:.1f}, HM {hm:.1f} ({how})")
+        say(f"    rerun by hand: {train_command(config)}")
     bar.close()
 
     records = [read_run(job.output) for job in jobs]

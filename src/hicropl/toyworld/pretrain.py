@@ -30,6 +30,7 @@ from hicropl.data.toyworld.styles import PRETRAIN, sample_scenes
 from hicropl.data.toyworld.text import captions
 from hicropl.data.toyworld.world import COLOUR_NAMES, LETTERS, PATTERNS, SHAPES
 from hicropl.errors import CheckpointError, ConfigError
+from hicropl.toyworld.pretrain_settings import PretrainSettings as PretrainSettings
 
 log = logging.getLogger("hicropl.toyworld")
 
@@ -44,30 +45,6 @@ WEIGHTS_NAME = "toyworld_clip.safetensors"
 RECORD_NAME = "pretrain.json"
 _CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    """Everything that determines the weights (a resumed run must use the same settings)."""
-
-    steps: int = 4000
-    seed: int = 0
-    batch_size: int = 256
-    pool_size: int = 60000
-    lr: float = 1e-3
-    warmup: int = 300
-    weight_decay: float = 0.05
-    glyph_fraction: float = 0.4
-
-    def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
-        if self.batch_size < 2:
-            raise ConfigError(f"batch_size must be >= 2 (contrastive learning needs negatives), got {self.batch_size}")
-        if self.pool_size < self.batch_size:
-            raise ConfigError(f"pool_size ({self.pool_size}) must be at least batch_size ({self.batch_size})")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
 
 
 @dataclass

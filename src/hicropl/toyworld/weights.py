@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import torch
 
 from hicropl.clip.load import CLIPBackbone, load_clip
-from hicropl.clip.weights_file import file_sha256
-from hicropl.errors import CheckpointError
+from hicropl.clip.shipped import TOYWORLD_CLIP, verified_file
+from hicropl.clip.shipped import WeightsChecksumError as WeightsChecksumError
 
-WEIGHTS_FILE = "toyworld_clip.safetensors"
+# The weights are also loadable by name: load_clip("toyworld"), --clip toyworld (hicropl.clip.shipped).
+WEIGHTS_FILE = TOYWORLD_CLIP.file
 # SHA-256 of resources/toyworld_clip.safetensors, produced by PRETRAIN_COMMAND.
-WEIGHTS_SHA256 = "935a0263f693ded333f7abcfe9b515b26424a0ae7837823d82aed70b47a6ff56"
+WEIGHTS_SHA256 = TOYWORLD_CLIP.sha256
 PRETRAIN_SEED = 0
 PRETRAIN_STEPS = 4000
 PRETRAIN_COMMAND = (
@@ -22,25 +21,9 @@ PRETRAIN_COMMAND = (
 )
 
 
-class WeightsChecksumError(CheckpointError):
-    """The shipped ToyWorld weights do not match their recorded SHA-256."""
-
-
 def shipped_weights_file() -> Path:
     """The path of the shipped weights inside the installed package (not verified)."""
-    return Path(str(resources.files("hicropl.toyworld").joinpath("resources", WEIGHTS_FILE)))
-
-
-@lru_cache(maxsize=4)
-def _verified(path: str, size: int, mtime_ns: int) -> str:
-    digest = file_sha256(Path(path))
-    if digest != WEIGHTS_SHA256:
-        raise WeightsChecksumError(
-            f"Checksum mismatch for the ToyWorld CLIP weights {path}: SHA-256 {digest}, expected {WEIGHTS_SHA256}. "
-            "The file is damaged or was replaced: reinstall hicropl (pip install --force-reinstall hicropl), or "
-            f"rebuild the weights with `{PRETRAIN_COMMAND}` and pass that file instead."
-        )
-    return digest
+    return TOYWORLD_CLIP.path()
 
 
 def toyworld_weights_path() -> Path:
@@ -48,15 +31,7 @@ def toyworld_weights_path() -> Path:
 
     Raises :class:`WeightsChecksumError` for a damaged file and :class:`CheckpointError` for a missing one.
     """
-    file = shipped_weights_file()
-    if not file.is_file():
-        raise CheckpointError(
-            f"The ToyWorld CLIP weights {file} are missing from the installation: reinstall hicropl, or rebuild them "
-            f"with `{PRETRAIN_COMMAND}`."
-        )
-    stat = file.stat()
-    _verified(str(file.absolute()), stat.st_size, stat.st_mtime_ns)
-    return file
+    return verified_file(TOYWORLD_CLIP, shipped_weights_file())
 
 
 def load_toyworld_clip(device: str | torch.device = "cpu") -> CLIPBackbone:

@@ -110,8 +110,9 @@ class ToyDataset:
             num_classes=self.num_classes,
             expected=SplitCounts(train=train, val=val, test=test),
             source=(
-                "ToyWorld datasets are generated, not downloaded: run `hicropl demo`, or in Python "
-                "`hicropl.data.toyworld.prepare_datasets(DATA_ROOT)`, to write them into the data root (seconds)"
+                "ToyWorld datasets are generated, not downloaded: run `hicropl toyworld prepare --data-root DATA` "
+                "(or `hicropl demo`, or in Python `hicropl.data.toyworld.prepare_datasets(DATA)`) to write them "
+                "into the data root (seconds)"
             ),
             layout=(
                 f"{self.folder}/\n  {MANIFEST}\n  {SPLIT_FILE}\n  {DESCRIPTION_FILE}\n"
@@ -238,7 +239,8 @@ def _write(dataset: ToyDataset, folder: Path) -> None:
 
 
 def prepare_dataset(name: str | ToyDataset, root: str | Path) -> Path:
-    """Generate dataset ``name`` under ``root`` unless a current copy is there; returns its folder.
+    """Generate dataset ``name`` under ``root`` (created if missing) unless a current copy is there;
+    returns its folder.
 
     The images are written to a temporary folder next to the target and renamed into place, so an
     interrupted generation leaves nothing half-written behind, and two processes can race safely.
@@ -246,8 +248,9 @@ def prepare_dataset(name: str | ToyDataset, root: str | Path) -> Path:
     """
     dataset = name if isinstance(name, ToyDataset) else get_toy_dataset(name)
     root_path = Path(root).expanduser()
-    if not root_path.is_dir():
-        raise DataError(f"the data root {root_path.absolute()} does not exist or is not a folder; create it first")
+    if root_path.exists() and not root_path.is_dir():
+        raise DataError(f"the data root {root_path.absolute()} is a file; pass a folder to hold the datasets")
+    root_path.mkdir(parents=True, exist_ok=True)
     folder = root_path / dataset.folder
     if is_current(folder, dataset):
         return folder
