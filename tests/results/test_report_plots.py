@@ -71,3 +71,16 @@ def test_few_shot_curves_with_seed_bands_zero_shot_at_k0_and_published_curves(tm
     paper_line = next(line for line in ax.get_lines() if line.get_linestyle() == "--")
     assert list(paper_line.get_xdata()) == [1, 2] and list(paper_line.get_ydata()) == [62.0, 73.0]
     plt.close(figure)
+
+
+def test_few_shot_axis_has_one_k0_tick_when_zero_shot_runs_have_zero_shots(tmp_path):
+    from hicropl.results.plots import few_shot_figure
+
+    write_run(tmp_path / "coop", "coop", "EuroSAT", "fewshot", 1, {"EuroSAT": 60.0}, shots=2)
+    write_run(tmp_path / "zs", "zeroshot", "EuroSAT", "fewshot", 1, {"EuroSAT": 48.0}, shots=0)
+    figure = few_shot_figure(_tables(tmp_path, [])["fewshot"])
+    (ax,) = [a for a in figure.axes if a.axison]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "2"]
+    star = next(line for line in ax.get_lines() if line.get_marker() == "*")
+    assert list(star.get_xdata()) == [0]
+    plt.close(figure)

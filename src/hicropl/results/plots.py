@@ -155,7 +155,7 @@ def few_shot_figure(table: Table) -> Any:
     shots = [int(c.split("=")[1]) for c in table.columns]
     groups = _groups(table)
     has_zero_shot = any(row.method == ZERO_SHOT_METHOD for row in table.rows)
-    ticks = ([0] if has_zero_shot else []) + shots
+    ticks = sorted({*shots, *([0] if has_zero_shot else [])})  # a zero-shot run may already give a K=0 column
     position = {k: i for i, k in enumerate(ticks)}  # evenly spaced, like a log scale that also has K=0
     methods = list(dict.fromkeys(_method(r) for r in table.rows))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
