@@ -1,4 +1,8 @@
-"""The human log of a run: ``log.txt`` in the run folder, and the console unless ``--quiet``."""
+"""The human log of a run: ``log.txt`` in the run folder, and the console unless ``--quiet``.
+
+When the run fails, log.txt ends with the line the console shows for the error
+(``hicropl.errors.console_line``); it is written to the file only, since the command prints it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from hicropl.errors import console_line
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -21,6 +27,10 @@ class _TqdmHandler(logging.StreamHandler):
             tqdm.write(self.format(record), file=sys.stderr)
         except Exception:
             self.handleError(record)
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
 
 
 @contextlib.contextmanager
@@ -36,6 +46,7 @@ def run_logging(log_file: Path | None, quiet: bool = False, enabled: bool = True
     if enabled and not quiet:
         console = _TqdmHandler()
         console.setFormatter(logging.Formatter("%(message)s"))
+        console.addFilter(_not_file_only)
         handlers.append(console)
     previous_level = logger.level
     logger.setLevel(logging.INFO)
@@ -43,6 +54,10 @@ def run_logging(log_file: Path | None, quiet: bool = False, enabled: bool = True
         logger.addHandler(handler)
     try:
         yield
+    except BaseException as exc:
+        if any(isinstance(handler, logging.FileHandler) for handler in handlers):
+            logger.error(console_line(exc), extra={"file_only": True})
+        raise
     finally:
         for handler in handlers:
             logger.removeHandler(handler)
