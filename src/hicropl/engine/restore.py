@@ -35,6 +35,13 @@ def train_classes(result: dict[str, Any]) -> ClassSet:
     return ClassSet(tuple(result["classes"]), result["dataset"], result.get("description_file"))
 
 
+def existing_run_folder(run_dir: str | Path) -> RunFolder:
+    folder = RunFolder.at(run_dir)
+    if not folder.path.is_dir():
+        raise ConfigError(f"The run folder {folder.path} does not exist; pass a folder made by `hicropl train`.")
+    return folder
+
+
 def restore_run(
     run_dir: str | Path,
     *,
@@ -43,10 +50,9 @@ def restore_run(
     device: str | None = None,
     dist: DistInfo | None = None,
 ) -> RestoredRun:
-    """Rebuild the trained method of ``run_dir``; ``clip``/``data_root`` replace the recorded paths."""
-    folder = RunFolder.at(run_dir)
-    if not folder.path.is_dir():
-        raise ConfigError(f"The run folder {folder.path} does not exist; pass a folder made by `hicropl train`.")
+    """Rebuild the trained method of ``run_dir``; ``clip``/``data_root`` replace the recorded paths.
+    The checkpoint's checksum is verified (``run_checkpoint.load_checkpoint``)."""
+    folder = existing_run_folder(run_dir)
     config = load_run_config_from(folder)
     if not folder.is_finished():
         raise ConfigError(
