@@ -155,6 +155,13 @@ def start(output: Path, data_root: Path, clip: Path, cache: Path, *args: str) ->
     return Child(process, output)
 
 
+def start_function(target, *args: object) -> multiprocessing.process.BaseProcess:  # type: ignore[no-untyped-def]
+    """Run ``target(*args)`` (a module-level function) in a child process of the same server."""
+    process = _FORKSERVER.Process(target=target, args=args)
+    process.start()
+    return process
+
+
 def _exit_with_main(argv: list[str]) -> None:
     sys.exit(main(argv))
 
