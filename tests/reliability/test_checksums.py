@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -10,12 +11,13 @@ import pytest
 import torch
 
 from hicropl.checksums import checked_torch_save, sidecar_of, verify
+from hicropl.clip.features import ensemble_features
+from hicropl.clip.image_cache import FrozenImageCache
+from hicropl.data import build_dataset, few_shot_split
 from hicropl.engine.run import train
 from hicropl.errors import CheckpointError
 from tests.cli.cli_helpers import run_cli, train_args
 from tests.engine.engine_testkit import tiny_run_config
-
-HICROPL = ("method.n_ctx=2", "method.depth=4", "method.boundary=2", "train.epochs=1")
 
 
 def _flip_bytes(path: Path, count: int = 64) -> None:
@@ -54,28 +56,47 @@ def test_resuming_from_a_damaged_checkpoint_is_refused(tmp_path, data_root, tiny
         train(config, folder, quiet=True, progress=False)
 
 
-def test_damaged_cache_entries_are_recomputed_with_a_warning(tmp_path, data_root, tiny_checkpoint, caplog):
-    # HiCroPL reads all three caches: few-shot split, frozen image features (val and test), text features.
-    config = tiny_run_config(data_root, tiny_checkpoint, *HICROPL, "train.selection=best_val", method="hicropl")
-    first = train(config, tmp_path / "first", quiet=True, progress=False)
-    cache = Path(os.environ["HICROPL_CACHE"])
-    entries = {
-        kind: sorted(p for p in (cache / kind).iterdir() if not p.name.endswith(".sha256"))
-        for kind in ("fewshot", "image_features", "text_features")
-    }
-    assert all(entries.values())
-    for files in entries.values():
-        for file in files:
-            _flip_bytes(file, 4)
+def _warned(caplog, what: str, path: Path) -> bool:
+    expected = f"The {what} cache {path} does not match its checksum"
+    return any(expected in record.getMessage() for record in caplog.records)
+
+
+def test_a_damaged_image_feature_cache_entry_is_recomputed(tiny_backbone, tmp_path, caplog):
+    images = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    loader = [(images, torch.zeros(5), torch.arange(5))]
+    cache = FrozenImageCache(tmp_path)
+    key = {"dataset": "EuroSAT", "split": "test", "image_paths": [f"/x/{i}.jpg" for i in range(5)], "transform": "t"}
+    first = cache.features(tiny_backbone, loader=loader, **key)
+    (entry,) = [p for p in cache.directory.iterdir() if p.suffix == ".pt"]
+    _flip_bytes(entry, 4)
     with caplog.at_level(logging.WARNING, logger="hicropl"):
-        again = train(config, tmp_path / "again", quiet=True, progress=False)
-    assert again["evaluations"] == first["evaluations"]
-    assert again["data"] == first["data"]
-    warned = [r.getMessage() for r in caplog.records if "does not match its checksum" in r.getMessage()]
-    for kind, what in (("fewshot", "few-shot"), ("image_features", "frozen image feature"), ("text_features", "text feature")):
-        for file in entries[kind]:
-            assert any(f"The {what} cache {file} does not match" in m for m in warned), file
-            assert verify(file) is True  # recomputed and written again
+        again = cache.features(tiny_backbone, loader=loader, **key)
+    assert _warned(caplog, "frozen image feature", entry)
+    assert (cache.hits, cache.misses) == (0, 2) and torch.equal(again, first) and verify(entry) is True
+
+
+def test_a_damaged_text_feature_cache_entry_is_recomputed(tiny_backbone, tmp_path, caplog):
+    groups = [["a photo of a red."], ["a photo of a green."]]
+    first = ensemble_features(tiny_backbone, groups, tmp_path)
+    (entry,) = (tmp_path / "text_features").glob("*.pt")
+    _flip_bytes(entry, 4)
+    with caplog.at_level(logging.WARNING, logger="hicropl"):
+        again = ensemble_features(tiny_backbone, groups, tmp_path)
+    assert _warned(caplog, "text feature", entry)
+    assert torch.equal(again, first) and verify(entry) is True
+
+
+def test_a_damaged_few_shot_cache_is_resampled(data_root, tmp_path, caplog):
+    splits = build_dataset("EuroSAT", data_root)
+    first = few_shot_split(splits, 2, seed=1, cache_dir=tmp_path)
+    entry = Path(first.path)
+    payload = json.loads(entry.read_text())
+    payload["train"].reverse()  # still a valid cache of this dataset, so only the checksum can tell
+    entry.write_text(json.dumps(payload))
+    with caplog.at_level(logging.WARNING, logger="hicropl"):
+        again = few_shot_split(splits, 2, seed=1, cache_dir=tmp_path)
+    assert _warned(caplog, "few-shot", entry)
+    assert again.source == "sampled" and again.splits == first.splits and verify(entry) is True
 
 
 def test_a_write_killed_between_renames_still_verifies(tmp_path, monkeypatch):

@@ -89,8 +89,15 @@ class FolderGuard:
         self.restored = True
 
     def write_state(self, state: RunState) -> None:
-        if self.dist.is_main and self.started and not self.restored:
+        if not self.dist.is_main or not self.started or self.restored:
+            return
+        if state.state == "running":
             write_run_state(self.folder.path, state)
+            return
+        try:  # how a run ended must not hide why (a full disk fails this write too)
+            write_run_state(self.folder.path, state)
+        except OSError:
+            log.debug("Could not write %s", self.folder.state, exc_info=True)
 
 
 def one_line(exc: BaseException) -> str:

@@ -33,6 +33,14 @@ def _not_file_only(record: logging.LogRecord) -> bool:
     return not getattr(record, "file_only", False)
 
 
+class _FileHandler(logging.FileHandler):
+    """log.txt; a line that cannot be written (a full disk) is dropped quietly: the run's own error says
+    what went wrong, and a logging traceback on the console would only bury it."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def run_logging(log_file: Path | None, quiet: bool = False, enabled: bool = True) -> Iterator[None]:
     """Send the ``hicropl`` loggers to ``log_file`` (appending) and, unless ``quiet``, to the console."""
@@ -40,7 +48,7 @@ def run_logging(log_file: Path | None, quiet: bool = False, enabled: bool = True
     handlers: list[logging.Handler] = []
     if enabled and log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler = _FileHandler(log_file, encoding="utf-8")
         file_handler.setFormatter(logging.Formatter(FORMAT))
         handlers.append(file_handler)
     if enabled and not quiet:
