@@ -23,7 +23,9 @@ class Outcome:
         if self.method_state.keys() != other.method_state.keys():
             out.append("checkpoint keys")
         else:
-            out += [f"checkpoint {k}" for k, v in self.method_state.items() if not torch.equal(v, other.method_state[k])]
+            out += [
+                f"checkpoint {k}" for k, v in self.method_state.items() if not torch.equal(v, other.method_state[k])
+            ]
         return out
 
 

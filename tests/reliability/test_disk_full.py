@@ -25,9 +25,13 @@ def small_disk(tmp_path):
     mount one (root), else a folder whose writes through hicropl.atomic fail with ENOSPC once filled."""
     folder = tmp_path / "disk"
     folder.mkdir()
-    mounted = os.geteuid() == 0 and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True
-    ).returncode == 0
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True
+        ).returncode
+        == 0
+    )
     full = []
 
     def fill() -> None:

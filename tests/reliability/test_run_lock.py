@@ -64,9 +64,7 @@ def test_the_lock_of_a_dead_process_is_taken_over_with_a_message(tmp_path, data_
     assert f"Took over the lock of {folder} left by pid {record['pid']} on {host_name()}" in log
 
 
-def test_without_file_locks_a_dead_holder_on_this_host_is_taken_over_and_a_live_one_refuses(
-    tmp_path, monkeypatch
-):
+def test_without_file_locks_a_dead_holder_on_this_host_is_taken_over_and_a_live_one_refuses(tmp_path, monkeypatch):
     import errno
 
     import hicropl.engine.run_lock as run_lock
@@ -87,8 +85,9 @@ def test_without_file_locks_a_dead_holder_on_this_host_is_taken_over_and_a_live_
     assert not folder.lock.exists()
     elsewhere = {"pid": 1, "host": "another-" + socket.gethostname()[:20], "command": "train", "started": "t"}
     folder.lock.write_text(json.dumps(elsewhere))
-    with pytest.raises(RunFolderBusy, match=r"If that process is gone, delete .*run\.lock"), run_folder_lock(
-        folder, "eval"
+    with (
+        pytest.raises(RunFolderBusy, match=r"If that process is gone, delete .*run\.lock"),
+        run_folder_lock(folder, "eval"),
     ):
         pass
 
@@ -124,9 +123,7 @@ def test_under_ddp_rank_0_locks_and_every_rank_learns_the_outcome(tmp_path):
         port = sock.getsockname()[1]
     folder, out = RunFolder.at(tmp_path / "run"), str(tmp_path / "out")
     with run_folder_lock(folder, "train"):
-        ranks = [
-            child_run.start_function(_ddp_rank, rank, port, str(folder.path), out) for rank in (0, 1)
-        ]
+        ranks = [child_run.start_function(_ddp_rank, rank, port, str(folder.path), out) for rank in (0, 1)]
         deadline = time.monotonic() + 120
         while not os.path.exists(f"{out}.turn") and time.monotonic() < deadline:
             time.sleep(0.01)
