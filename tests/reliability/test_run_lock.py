@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -131,7 +132,7 @@ def test_under_ddp_rank_0_locks_and_every_rank_learns_the_outcome(tmp_path):
     for process in ranks:
         process.join(120)
         assert process.exitcode == 0
-    zero, one = (json.loads(open(f"{out}.{rank}").read()) for rank in (0, 1))
+    zero, one = (json.loads(Path(f"{out}.{rank}").read_text()) for rank in (0, 1))
     assert zero[0].startswith(f"busy: The run folder {folder.path} is in use by pid {os.getpid()}")
     assert one[0] == f"busy: The main process could not lock the run folder {folder.path} (see its message)."
     assert (zero[1], one[1]) == ("locked", "entered")
