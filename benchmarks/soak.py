@@ -6,9 +6,10 @@ uninterrupted run does.
 Each trial starts the tiny run of ``tests/reliability/child_run.py`` (the tiny CLIP, a miniature
 EuroSAT, two epochs with validation; HiCroPL by default, so the few-shot, text and frozen image
 feature caches are written too) in a fresh run folder and cache, kills it with SIGKILL after a time
-drawn uniformly from [0, the uninterrupted run's time], then reruns the same command until it
-finishes. A trial survives when the rerun exits 0 and its test numbers, selection, per-epoch
-metrics and trained state are bit for bit those of the uninterrupted reference.
+drawn uniformly from [0, the uninterrupted run's time], then reruns the same command once (unless
+the kill came after result.json was written). A trial survives when the run ends finished and its
+test numbers, selection, per-epoch metrics and trained state are bit for bit those of the
+uninterrupted reference.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def _trial(index: int, root: Path, data: Path, clip: Path, args: argparse.Namesp
     delay = rng.uniform(0, budget)
     child = child_run.start(run, data, clip, cache, "--method", args.method)
     time.sleep(delay)
-    killed = child.process.is_alive()
-    code = child.kill() if killed else child.join()
-    rerun = child_run.start(run, data, clip, cache, "--method", args.method).join() if killed else code
+    code = child.kill() if child.process.is_alive() else child.join()
+    killed = code == -9  # not when the run ended on its own just before the kill
+    finished = (run / "result.json").exists()  # a kill after result.json leaves a finished run: no rerun
+    rerun = child_run.start(run, data, clip, cache, "--method", args.method).join() if not finished else 0
     return {"delay_s": round(delay, 3), "killed": killed, "first_exit": code, "rerun_exit": rerun, "run": run}
 
 

@@ -93,6 +93,8 @@ class StopSignals:
             yield
         finally:
             self.deferring = False
+        if self.requested is not None:  # a request the block ended without acting on still stops the run
+            raise SignalInterrupt(self.requested)
 
     @contextlib.contextmanager
     def as_training_interrupted(self) -> Iterator[None]:
