@@ -33,11 +33,11 @@ def _stop_at(step: int):
 
 
 def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path, data_root, tiny_checkpoint):
-    config = tiny_run_config(data_root, tiny_checkpoint, "train.epochs=3")
+    config = tiny_run_config(data_root, tiny_checkpoint)  # 2 epochs of 2 steps
     train(config, tmp_path / "reference", quiet=True, progress=False)
     folder = tmp_path / "run"
     with pytest.raises(TrainingInterrupted):
-        train(config, folder, quiet=True, progress=False, step_callbacks=[_stop_at(5)])
+        train(config, folder, quiet=True, progress=False, step_callbacks=[_stop_at(3)])
     with open(folder / "metrics.jsonl", "a") as handle:
         handle.write('{"epoch": 2, "lr": 0.00')  # a write cut off by a kill
     train(config, folder, quiet=True, progress=False)

@@ -63,9 +63,15 @@ def _sigint_inside(monkeypatch, evaluation_name):
     return sent
 
 
-def test_ctrl_c_during_the_last_validation_stops_after_it(tmp_path, data_root, tiny_checkpoint, monkeypatch):
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory, data_root, tiny_checkpoint):
+    """The config of the Ctrl-C tests (one epoch of the tiny run) and its uninterrupted result."""
     config = tiny_run_config(data_root, tiny_checkpoint, *TINY, "train.epochs=1")
-    reference = train(config, tmp_path / "reference", quiet=True, progress=False)
+    return config, train(config, tmp_path_factory.mktemp("one_epoch") / "run", quiet=True, progress=False)
+
+
+def test_ctrl_c_during_the_last_validation_stops_after_it(tmp_path, one_epoch, monkeypatch):
+    config, reference = one_epoch
     folder = tmp_path / "run"
     sent = _sigint_inside(monkeypatch, "val")
     with pytest.raises(TrainingInterrupted, match=r"Ctrl-C \(SIGINT\) after the end of epoch 1") as raised:
@@ -78,11 +84,8 @@ def test_ctrl_c_during_the_last_validation_stops_after_it(tmp_path, data_root, t
     assert "Resuming at epoch 2, step 0" in (folder / "log.txt").read_text()
 
 
-def test_ctrl_c_during_the_final_test_stops_and_the_rerun_only_evaluates(
-    tmp_path, data_root, tiny_checkpoint, monkeypatch, capsys
-):
-    config = tiny_run_config(data_root, tiny_checkpoint, *TINY, "train.epochs=1")
-    reference = train(config, tmp_path / "reference", quiet=True, progress=False)
+def test_ctrl_c_during_the_final_test_stops_and_the_rerun_only_evaluates(tmp_path, one_epoch, monkeypatch, capsys):
+    config, reference = one_epoch
     folder = tmp_path / "run"
     _sigint_inside(monkeypatch, "EuroSAT (novel)")
     code = exit_code_of(lambda: train(config, folder, quiet=True, progress=False) and 0)
