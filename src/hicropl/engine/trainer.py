@@ -391,9 +391,11 @@ class Trainer:
         where = f"epoch {state.epoch + 1}, step {state.step}" if state.step else f"the end of epoch {state.epoch}"
         target = self.checkpoint_path or "memory (no run folder)"
         by = describe(requested) if requested is not None else "a stop request on another process"
-        message = f"Interrupted by {by} after {where}; a resumable checkpoint was written to {target}."
-        log.warning(message)
-        raise TrainingInterrupted(f"{message} Rerun the same command to resume.", requested or "SIGINT")
+        raise TrainingInterrupted(
+            f"Interrupted by {by} after {where}; a resumable checkpoint was written to {target}. Rerun the same "
+            "command to resume.",
+            requested or "SIGINT",
+        )
 
     def _finish_epoch(self, lr: float, seconds: float) -> None:
         state = self.state
