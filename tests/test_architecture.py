@@ -14,7 +14,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "hicropl"
 
-FOUNDATION = {"errors", "typed_config", "atomic", "precision"}
+FOUNDATION = {"errors", "typed_config", "atomic", "checksums", "precision"}
 # Package (first name under hicropl) -> the packages it may import besides itself and FOUNDATION.
 ALLOWED: dict[str, set[str]] = {
     **{name: set() for name in FOUNDATION},

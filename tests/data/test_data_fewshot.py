@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from hicropl.checksums import checked_write_text
 from hicropl.data import DatasetSplits, UnsafePickleError, build_dataset, few_shot_split, sample_few_shot
 from hicropl.data.fewshot import coop_cache_path, data_hash
 from hicropl.errors import ConfigError, DataError
@@ -101,10 +102,10 @@ def test_json_cache_is_written_and_reused(pets: DatasetSplits, tmp_path: Path) -
     assert name.startswith("OxfordPets-shot_2-seed_1-") and first.data_hash[:16] in name
     second = few_shot_split(pets, 2, seed=1, cache_dir=tmp_path)
     assert second.source == "json-cache" and second.splits == first.splits
-    # The cache is what is read: edit it (a valid other choice) and the edit shows.
+    # The cache is what is read: edit it (a valid other choice, with its checksum) and the edit shows.
     payload = json.loads(Path(first.path).read_text())
     payload["train"] = payload["train"][::-1]
-    Path(first.path).write_text(json.dumps(payload))
+    checked_write_text(first.path, json.dumps(payload))
     assert few_shot_split(pets, 2, seed=1, cache_dir=tmp_path).splits.train == first.splits.train[::-1]
 
 
@@ -117,7 +118,8 @@ def test_json_cache_key_follows_the_image_list(pets: DatasetSplits, tmp_path: Pa
 
 def test_damaged_json_cache_is_reported(pets: DatasetSplits, tmp_path: Path) -> None:
     first = few_shot_split(pets, 2, seed=1, cache_dir=tmp_path)
-    Path(first.path).write_text("{broken")
+    # Broken when written (a damaged file fails its checksum first: tests/reliability/test_checksums.py)
+    checked_write_text(first.path, "{broken")
     with pytest.raises(DataError, match=r"cannot read the few-shot cache .*delete it"):
         few_shot_split(pets, 2, seed=1, cache_dir=tmp_path)
 

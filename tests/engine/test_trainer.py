@@ -25,10 +25,12 @@ def test_run_folder_and_checkpoint_contents(tmp_path, data_root, tiny_checkpoint
     folder = tmp_path / "run"
     assert sorted(p.name for p in folder.iterdir()) == [
         "checkpoint.pt",
+        "checkpoint.pt.sha256",
         "config.yaml",
         "log.txt",
         "metrics.jsonl",
         "result.json",
+        "run_state.json",
     ]
     saved = _checkpoint(folder)
     assert set(saved["method"]) == {"proj.weight", "proj.bias", "forwards"}  # no backbone tensor

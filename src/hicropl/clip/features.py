@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from hicropl.atomic import atomic_torch_save
+from hicropl.checksums import checked_torch_save, discard, usable_cache_entry
 from hicropl.clip.load import CLIPBackbone
 
 
@@ -78,13 +78,14 @@ def ensemble_features(
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / "text_features" / f"{_cache_key(backbone, groups, normalize_members)}.pt"
-        if path.exists():
+        if usable_cache_entry(path, "text feature cache"):  # checksummed (hicropl.checksums)
             try:
                 cached = torch.load(path, map_location="cpu", weights_only=True)
                 if isinstance(cached, torch.Tensor) and cached.shape[0] == len(groups):
                     return cached.to(backbone.device)
             except Exception:  # a damaged cache entry is recomputed, never trusted
-                path.unlink(missing_ok=True)
+                pass
+            discard(path)
     flat = [sentence for group in groups for sentence in group]
     embeddings = encode_sentences(backbone, flat, normalize=normalize_members)
     means = []
@@ -94,7 +95,7 @@ def ensemble_features(
         offset += len(group)
     features = F.normalize(torch.stack(means), dim=-1)
     if path is not None:
-        atomic_torch_save(features.cpu(), path)
+        checked_torch_save(features.cpu(), path)
     return features
 
 

@@ -6,7 +6,8 @@ fused logits need them for every test image, so they are computed once and read 
 
 The key covers everything that determines the features: the backbone checksum, the dataset and
 split names, the exact ordered image list, and the transform's fingerprint. Any change makes a new
-entry; stale entries are never reused.
+entry; stale entries are never reused. Each entry has a SHA-256 checksum beside it
+(:mod:`hicropl.checksums`): an entry changed after it was written is discarded and recomputed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from hicropl.atomic import atomic_torch_save
+from hicropl.checksums import checked_torch_save, discard, usable_cache_entry
 from hicropl.clip.load import CLIPBackbone
 
 
@@ -56,17 +57,18 @@ class FrozenImageCache:
         indices)`` over the same image list) and store them."""
         key = cache_key(backbone.checksum, dataset, split, image_paths, transform)
         path = self.path(key)
-        if path.exists():
+        if usable_cache_entry(path, "frozen image feature cache"):
             try:
                 cached = torch.load(path, map_location="cpu", weights_only=True)
                 if isinstance(cached, torch.Tensor) and cached.shape[0] == len(image_paths):
                     self.hits += 1
                     return cached
             except Exception:  # a damaged entry is recomputed
-                path.unlink(missing_ok=True)
+                pass
+            discard(path)
         self.misses += 1
         features = compute_frozen_features(backbone, loader, len(image_paths))
-        atomic_torch_save(features, path)
+        checked_torch_save(features, path)
         return features
 
 

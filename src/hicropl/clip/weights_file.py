@@ -8,7 +8,6 @@ state dicts saved with ``torch.save`` (optionally wrapped in ``{"state_dict": ..
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import torch
 
+from hicropl.checksums import file_sha256 as file_sha256  # re-exported: the one SHA-256 of a file
 from hicropl.errors import CheckpointError
 
 # Keys that OpenAI's archives carry as plain ints next to the weights.
@@ -28,14 +28,6 @@ _REQUIRED_KEYS = (
     "visual.conv1.weight",
     "visual.positional_embedding",
 )
-
-
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _is_torchscript(path: Path) -> bool:

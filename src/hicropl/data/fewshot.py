@@ -6,7 +6,9 @@ every process and on every filesystem. Order of precedence for a (dataset, K, se
 
 1. CoOp's cache ``<dataset_dir>/split_fewshot/shot_{K}-seed_{S}.pkl`` (loaded without executing
    code, paths re-rooted onto the user's folder): reproduces published runs exactly.
-2. Our JSON cache under ``cache_dir`` (keyed by dataset, K, seed and a hash of the image list).
+2. Our JSON cache under ``cache_dir`` (keyed by dataset, K, seed and a hash of the image list), with a
+   SHA-256 checksum beside each file (:mod:`hicropl.checksums`): a file changed after it was written is
+   discarded, with a warning, and sampled again.
 3. Fresh sampling (then written to the JSON cache when ``cache_dir`` is given).
 """
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from hicropl.atomic import atomic_write_text
+from hicropl.checksums import checked_write_text, usable_cache_entry
 from hicropl.data.safe_pickle import CoOpDatum, load_restricted
 from hicropl.data.types import DatasetSplits, Datum
 from hicropl.errors import ConfigError, DataError
@@ -132,7 +134,7 @@ def few_shot_split(
             train, val = _from_coop_cache(pickle_path, splits, folder)
             return FewShotResult(replace(splits, train=train, val=val), "coop-cache", str(pickle_path), digest)
     cache_path = json_cache_path(cache_dir, splits.name, k, seed, digest) if cache_dir is not None else None
-    if cache_path is not None and cache_path.is_file():
+    if cache_path is not None and usable_cache_entry(cache_path, "few-shot cache"):
         train, val = _from_json_cache(cache_path, splits, k, seed, digest)
         return FewShotResult(replace(splits, train=train, val=val), "json-cache", str(cache_path), digest)
     rng = random.Random(seed)
@@ -171,7 +173,7 @@ def _write_json_cache(
         "val": None if val is None else _rows(val),
     }
     try:
-        atomic_write_text(path, json.dumps(payload))  # a concurrent reader never sees half a file
+        checked_write_text(path, json.dumps(payload))  # a concurrent reader never sees half a file
     except OSError as exc:
         raise DataError(f"cannot write the few-shot cache {path}: {exc}; choose a writable cache folder") from exc
 

@@ -4,7 +4,7 @@ The folder is a finished run without training: ``config.yaml`` (the settings, wi
 checkpoint's shapes fix filled in), ``checkpoint.pt`` (the method's state in this library's names),
 ``result.json`` (``imported_from``: the file, its sha256 and the authors' epoch; no evaluations until
 ``hicropl eval`` adds them) and ``log.txt``. Its default label, ``<method>-authors``, keeps its report
-rows apart from runs trained here.
+rows apart from runs trained here. The folder is locked while it is written (``engine.run_guard``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from hicropl.engine.provenance import environment
 from hicropl.engine.run import preflight
 from hicropl.engine.run_checkpoint import FORMAT, VERSION, atomic_save, method_state
 from hicropl.engine.run_config import RunConfig, dump_run_config, load_run_config, read_yaml
+from hicropl.engine.run_guard import guarded_folder
 from hicropl.engine.runlog import run_logging
 from hicropl.errors import ConfigError
 from hicropl.methods.authors_names import DASSL_IMPORTABLE
@@ -111,7 +112,7 @@ def import_run(
     returns result.json. Nothing is written unless the checkpoint fits."""
     preflight(config)
     folder = RunFolder.at(output)
-    _check_folder(folder, overwrite)
+    _check_folder(folder, overwrite)  # again under the lock below; this early check saves loading CLIP
     device = torch.device("cpu")  # loading needs no accelerator; eval and predict pick their own device
     backbone = load_backbone(config.clip, device)
     splits = build_dataset(canonical_dataset(config.data.dataset), resolve_root(config.data.root), check_files=False)
@@ -138,40 +139,40 @@ def import_run(
         "frozen_checked": loaded.frozen_checked,
         "unused": loaded.unused,
     }
-    if overwrite:
-        folder.clear()
-    folder.path.mkdir(parents=True, exist_ok=True)
-    with run_logging(folder.log, quiet):
-        atomic_write_text(folder.config, dump_run_config(config))
-        atomic_save(
-            {
-                "format": FORMAT,
-                "version": VERSION,
-                "method_name": method.name,
-                "backbone_checksum": backbone.checksum,
-                "method": method_state(method, backbone),
-                "optimizer": None,
-                "scheduler": None,
-                "scaler": None,
-                "finished": True,
-                "imported_from": imported,
-            },
-            folder.checkpoint,
-        )
-        result = _result(config, method, classes, imported)
-        write_json_atomic(folder.result, result)
-        log.info(
-            "Imported %s (epoch %s, %s) into %s: %d tensors loaded; rebuilt for the classes: %s; CLIP tensors "
-            "checked: %d; unused by the authors' forward: %s",
-            checkpoint.file,
-            checkpoint.epoch,
-            "/".join(checkpoint.dtypes),
-            config.label,
-            loaded.loaded,
-            ", ".join(loaded.rebuilt) or "none",
-            loaded.frozen_checked,
-            ", ".join(loaded.unused) or "none",
-        )
+    with guarded_folder(folder, "import") as guard:
+        _check_folder(folder, overwrite)
+        guard.start(overwrite)  # --overwrite: the old run is kept aside until the new one is written
+        with run_logging(folder.log, quiet):
+            atomic_write_text(folder.config, dump_run_config(config))
+            atomic_save(
+                {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "method_name": method.name,
+                    "backbone_checksum": backbone.checksum,
+                    "method": method_state(method, backbone),
+                    "optimizer": None,
+                    "scheduler": None,
+                    "scaler": None,
+                    "finished": True,
+                    "imported_from": imported,
+                },
+                folder.checkpoint,
+            )
+            result = _result(config, method, classes, imported)
+            write_json_atomic(folder.result, result)
+            log.info(
+                "Imported %s (epoch %s, %s) into %s: %d tensors loaded; rebuilt for the classes: %s; CLIP tensors "
+                "checked: %d; unused by the authors' forward: %s",
+                checkpoint.file,
+                checkpoint.epoch,
+                "/".join(checkpoint.dtypes),
+                config.label,
+                loaded.loaded,
+                ", ".join(loaded.rebuilt) or "none",
+                loaded.frozen_checked,
+                ", ".join(loaded.unused) or "none",
+            )
     return result
 
 

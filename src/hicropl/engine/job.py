@@ -44,7 +44,8 @@ def train_from_file(config_file: str | Path, output: str | Path, progress: bool 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m hicropl.engine.job CONFIG_FILE OUTPUT``: exit 0 when finished, 2 on a library error,
-    130 when interrupted (the run folder then holds a resumable checkpoint)."""
+    130, 143 or 138 when stopped by Ctrl-C, SIGTERM or SIGUSR1 (the run folder then holds a resumable
+    checkpoint)."""
     parser = argparse.ArgumentParser(prog="python -m hicropl.engine.job", description=main.__doc__)
     parser.add_argument("config_file", help="a resolved run config (YAML), e.g. RUN/sweep_job.yaml")
     parser.add_argument("output", help="the run folder")

@@ -137,6 +137,13 @@ def read_run_result(folder: RunFolder) -> dict[str, Any]:
     return result
 
 
+def existing_run_folder(run_dir: str | Path) -> RunFolder:
+    folder = RunFolder.at(run_dir)
+    if not folder.path.is_dir():
+        raise ConfigError(f"The run folder {folder.path} does not exist; pass a folder made by `hicropl train`.")
+    return folder
+
+
 def restore_run(
     run_dir: str | Path,
     *,
@@ -147,8 +154,9 @@ def restore_run(
     overrides: Sequence[str] = (),
 ) -> RestoredRun:
     """Rebuild the trained method of ``run_dir``; ``clip``/``data_root`` replace the recorded paths and
-    ``overrides`` (``key=value``, as ``--set``) change recorded settings (say method.description_fallback)."""
-    folder = RunFolder.at(run_dir)
+    ``overrides`` (``key=value``, as ``--set``) change recorded settings (say method.description_fallback).
+    The checkpoint's checksum is verified (``run_checkpoint.load_checkpoint``)."""
+    folder = existing_run_folder(run_dir)
     config = read_run_config(folder, overrides)
     result = read_run_result(folder)
     config = dataclasses.replace(

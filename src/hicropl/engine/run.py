@@ -2,6 +2,9 @@
 
 config.yaml -> (resume from checkpoint.pt) -> train -> checkpoint.pt (finished) -> the protocol's
 evaluations -> result.json. A folder with result.json is finished and is not overwritten unless asked.
+The folder is locked for the whole run, ``--overwrite`` keeps the old run until the new one has started
+and ``run_state.json`` follows the run (:mod:`hicropl.engine.run_guard`); Ctrl-C, SIGTERM and SIGUSR1
+stop it where a rerun resumes (:mod:`hicropl.engine.stop_signals`).
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ from hicropl.engine.metrics import EvalMetrics
 from hicropl.engine.provenance import environment
 from hicropl.engine.run_checkpoint import load_checkpoint
 from hicropl.engine.run_config import RunConfig, dump_run_config, run_config_to_dict
+from hicropl.engine.run_guard import FolderGuard, guarded_folder
 from hicropl.engine.runlog import FILE_ONLY, run_logging
 from hicropl.engine.seeding import seed_everything
+from hicropl.engine.stop_signals import StopSignals
 from hicropl.engine.trainer import FitResult, StepCallback, Trainer
 from hicropl.errors import CheckpointError, ConfigError, DataError
 from hicropl.methods.base import MethodRuntime, PromptMethod, build_method, get_method_class
@@ -102,14 +107,16 @@ def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[str]:
     return [f"{'.'.join(path)}: {old!r} -> {new!r}"]
 
 
-def prepare_folder(folder: RunFolder, config: RunConfig, overwrite: bool, dist: DistInfo) -> dict[str, Any] | None:
-    """Check the folder; returns the checkpoint to resume from, or None to start afresh."""
+def check_output(folder: RunFolder) -> None:
     if folder.path.exists() and not folder.path.is_dir():
         raise ConfigError(f"--output {folder.path} is a file, not a folder; choose another --output.")
+
+
+def prepare_folder(folder: RunFolder, config: RunConfig, overwrite: bool, dist: DistInfo) -> dict[str, Any] | None:
+    """Check the (locked) folder; returns the checkpoint to resume from, or None to start afresh (with
+    ``overwrite``, the run guard then moves the old run aside)."""
+    check_output(folder)
     if overwrite:
-        if dist.is_main:
-            folder.clear()
-        barrier(dist)
         return None
     if folder.is_finished():
         raise ConfigError(
@@ -236,11 +243,8 @@ def train(
     dist = init_from_env()
     preflight(config)
     folder = RunFolder.at(output)
-    resume = prepare_folder(folder, config, overwrite, dist)
-    if dist.is_main:
-        folder.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(folder.config, dump_run_config(config))
-    with run_logging(folder.log, quiet, dist.is_main), _closing_tensorboard(folder, config, dist) as writer:
+    check_output(folder)
+    with _guarded_run(folder, config, overwrite, quiet, dist) as (guard, stop, resume, writer):
         log.info("Run folder %s (%s)", folder.path, "resuming" if resume else "new run")
         device = resolve_device(config.train.device, dist)
         tune_host_allocator_for(device, config.train.tune_host_allocator)
@@ -302,18 +306,26 @@ def train(
             step_callbacks=step_callbacks,
             progress=progress and not quiet,
             scalar_writer=writer,
+            stop=stop,
         )
         log.info("%s: %d trainable parameters", config.method_name, method.num_trainable())
         if resume is not None:
             trainer.load_checkpoint(resume)
             if dist.is_main:
+                torn = folder.repair_metrics()
+                if torn is not None:
+                    log.warning("Dropped the torn last line of %s (cut off by a kill): %r", folder.metrics, torn)
                 folder.keep_metrics_through(trainer.state.epoch)
             log.info("Resuming at epoch %d, step %d", trainer.state.epoch + 1, trainer.state.step)
         elif dist.is_main:
             folder.metrics.unlink(missing_ok=True)
+        guard.commit()  # the run has started: an --overwrite'n run can go
+        stop.phase, stop.kept = "training", f"the last checkpoint in {folder.path}, if any, is intact"
         fit = trainer.fit()
         fit_closed_form(method, data, config)
         trainer.save_checkpoint(finished=True)
+        stop.phase = "evaluating the trained model"
+        stop.kept = f"it is saved in {folder.checkpoint} and the rerun only evaluates it"
         try:
             evaluations, skipped = run_evaluations(
                 method, planned_evaluations(config.data), config, data, dist, progress and not quiet
@@ -339,6 +351,29 @@ def train(
             log.info("Finished: %s", ", ".join(f"{k} {v:.2f}" for k, v in result["summary"].items()), extra=FILE_ONLY)
         barrier(dist)
         return result
+
+
+@contextlib.contextmanager
+def _guarded_run(
+    folder: RunFolder, config: RunConfig, overwrite: bool, quiet: bool, dist: DistInfo
+) -> Iterator[tuple[FolderGuard, StopSignals, dict[str, Any] | None, Any]]:
+    """The locked folder, the stop signals, the checkpoint to resume from, the log and TensorBoard."""
+    stop = StopSignals()
+    with stop.installed(), stop.as_training_interrupted(), guarded_folder(folder, "train", dist) as guard:
+        resume = prepare_folder(folder, config, overwrite, dist)
+        guard.start(overwrite)
+        if resume is not None:
+            stop.kept = f"the checkpoint {folder.checkpoint} is as it was"
+        if dist.is_main:
+            atomic_write_text(folder.config, dump_run_config(config))
+        with (
+            run_logging(folder.log, quiet, dist.is_main),
+            stop.as_training_interrupted(),
+            _closing_tensorboard(folder, config, dist) as writer,
+        ):
+            for note in guard.notes:
+                log.warning(note)
+            yield guard, stop, resume, writer
 
 
 @contextlib.contextmanager

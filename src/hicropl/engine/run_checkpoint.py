@@ -1,8 +1,8 @@
-"""Run checkpoints: trainable state only, written atomically, loadable with ``weights_only=True``."""
+"""Run checkpoints: trainable state only, written atomically with a SHA-256 checksum beside them
+(``checkpoint.pt.sha256``, :mod:`hicropl.checksums`), verified on load, loadable with ``weights_only=True``."""
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from hicropl.atomic import atomic_torch_save
+from hicropl.atomic import is_disk_full
+from hicropl.checksums import checked_torch_save, sidecar_of, verify
 from hicropl.errors import CheckpointError
 
 FORMAT = "hicropl-run-checkpoint"
@@ -27,11 +28,12 @@ def assert_no_backbone_tensors(tensors: Iterable[torch.Tensor], backbone: nn.Mod
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """Write ``path`` atomically; a failed write (a full disk) becomes one error saying what was kept."""
+    """Write ``path`` atomically, with its checksum; a failed write (a full disk) becomes one error saying
+    what was kept."""
     try:
-        atomic_torch_save(obj, path)
+        checked_torch_save(obj, path)
     except OSError as exc:
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else str(exc)
+        reason = "the disk is full" if is_disk_full(exc) else str(exc)
         kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
         raise CheckpointError(
             f"Could not write {path}: {reason}; {kept}. Free space (or fix the folder), then rerun the same "
@@ -42,6 +44,12 @@ def atomic_save(obj: Any, path: Path) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}; the run folder was not trained (run `hicropl train`).")
+    if verify(path) is False:  # no checksum (a folder from before checksums, an import) is not checked
+        raise CheckpointError(
+            f"{path} does not match its checksum in {sidecar_of(path).name}: it was changed or damaged after it "
+            "was written, and loading it would give wrong results. Restore it from a backup, or train the run "
+            "again (the same command with --overwrite)."
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

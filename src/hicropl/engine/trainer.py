@@ -3,7 +3,8 @@
 It only uses the method interface: ``trainable_parameters()``, ``method(images, labels).loss``,
 ``state_dict()`` and ``state_averaging_weights(epochs)`` (the weighted average of the trainable state
 over epochs, :mod:`hicropl.engine.state_averaging`). Mixed precision, gradient accumulation, DDP,
-checkpoint/resume, stop requests (Ctrl-C) and non-finite losses are handled here, once.
+checkpoint/resume, stop requests (Ctrl-C, SIGTERM, SIGUSR1: :mod:`hicropl.engine.stop_signals`) and
+non-finite losses are handled here, once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import logging
 import math
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +38,7 @@ from hicropl.engine.state_averaging import (
     load_trainable_state,
     trainable_state,
 )
+from hicropl.engine.stop_signals import StopSignals, describe
 from hicropl.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from hicropl.methods.base import PromptMethod
 from hicropl.precision import autocast, needs_grad_scaler, resolve_precision
@@ -92,6 +93,15 @@ class FitResult:
 StepCallback = Callable[[TrainState], None]
 
 
+def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """SLURM and torchrun signal every process of the job: a loader worker killed by SIGTERM would end the
+    run with an error before the main process could checkpoint."""
+    for name in ("SIGTERM", "SIGUSR1"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_IGN)
+
+
 class Trainer:
     """Trains ``method`` on ``train_data`` (a map-style dataset of ``(image, label, index)``)."""
 
@@ -111,6 +121,7 @@ class Trainer:
         step_callbacks: list[StepCallback] | None = None,
         progress: bool = False,
         scalar_writer: Any = None,
+        stop: StopSignals | None = None,
     ) -> None:
         self.method = method
         self.train_data = train_data
@@ -128,7 +139,8 @@ class Trainer:
         self.device = method.device
         self.precision = resolve_precision(train.precision, self.device)
         self.state = TrainState()
-        self._stop_requested = False
+        # The run's signal handlers (engine.run installs them for the whole run); alone, fit installs them.
+        self.stop = stop
         self.params = method.trainable_parameters()
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Scheduler | None = None
@@ -215,10 +227,11 @@ class Trainer:
         loader = self._loader()
         model = self._wrapped()
         epochs_bar = tqdm(total=config.epochs, initial=self.state.epoch, desc="epochs", disable=not self.progress)
-        with self._stop_on_sigint():
+        with self._stop_signals() as stop, stop.deferred():
             while self.state.epoch < config.epochs:
                 self._run_epoch(model, loader)
                 epochs_bar.update(1)
+                self._stop_if_requested(saved=True)  # a signal during validation stops at the epoch's end
         epochs_bar.close()
         selected_epoch, selected_val = config.epochs - 1, None
         if config.selection == "best_val" and self.state.best_state is not None:
@@ -238,6 +251,7 @@ class Trainer:
             prefetch_factor=self.train_config.prefetch_factor if workers > 0 else None,
             # Its own generator: creating an iterator must not draw from the global RNG (exact resume).
             generator=torch.Generator().manual_seed(self.seed),
+            worker_init_fn=_leave_stop_signals_to_the_main_process if workers > 0 else None,
         )
 
     def _wrapped(self) -> torch.nn.Module:
@@ -361,15 +375,30 @@ class Trainer:
             try:
                 callback(self.state)
             except KeyboardInterrupt:
-                self._stop_requested = True
-        if broadcast_flag(self._stop_requested, self.dist, self._reduce_device()):
+                self._requests().request("SIGINT")
+        self._stop_if_requested()
+
+    def _requests(self) -> StopSignals:
+        if self.stop is None:
+            self.stop = StopSignals()
+        return self.stop
+
+    def _stop_if_requested(self, saved: bool = False) -> None:
+        """At a step boundary: if any process was asked to stop, checkpoint (unless ``saved``) and stop."""
+        requested = self._requests().requested
+        if not broadcast_flag(requested is not None, self.dist, self._reduce_device()):
+            return
+        if not saved:
             self.save_checkpoint()
-            where = f"epoch {self.state.epoch + 1}, step {self.state.step}"
-            target = self.checkpoint_path or "memory (no run folder)"
-            raise TrainingInterrupted(
-                f"Interrupted after {where}; a resumable checkpoint was written to {target}. "
-                "Rerun the same command to resume."
-            )
+        state = self.state
+        where = f"epoch {state.epoch + 1}, step {state.step}" if state.step else f"the end of epoch {state.epoch}"
+        target = self.checkpoint_path or "memory (no run folder)"
+        by = describe(requested) if requested is not None else "a stop request on another process"
+        raise TrainingInterrupted(
+            f"Interrupted by {by} after {where}; a resumable checkpoint was written to {target}. Rerun the same "
+            "command to resume.",
+            requested or "SIGINT",
+        )
 
     def _finish_epoch(self, lr: float, seconds: float) -> None:
         state = self.state
@@ -424,20 +453,10 @@ class Trainer:
         return torch.device("cpu")
 
     @contextlib.contextmanager
-    def _stop_on_sigint(self) -> Iterator[None]:
-        """First Ctrl-C: finish the current step, checkpoint, stop. A second one: stop at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
+    def _stop_signals(self) -> Iterator[StopSignals]:
+        """The run's handlers when engine.run installed them, else this fit's own."""
+        if self.stop is not None and self.stop.installed_handlers:
+            yield self.stop
             return
-
-        def request_stop(signum: int, frame: Any) -> None:
-            if self._stop_requested:
-                raise KeyboardInterrupt
-            self._stop_requested = True
-            log.warning("Stopping after the current step (Ctrl-C again to stop at once, without a checkpoint).")
-
-        previous = signal.signal(signal.SIGINT, request_stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        with self._requests().installed() as stop:
+            yield stop
