@@ -66,7 +66,8 @@ def test_report_writes_latex_and_lists_unfinished_runs_with_their_reasons(tmp_pa
     failed = runs / "failed"
     failed.mkdir()
     (failed / "config.yaml").write_text("seed: 2\n")
-    state = {"state": "failed", "pid": 1, "host": "elsewhere", "updated": "2025-01-01T00:00:00Z", "error": "CUDA OOM"}
+    state = {"state": "failed", "pid": 1, "host": "elsewhere", "updated": "2025-01-01T00:00:00Z", "command": "train"}
+    state["error"] = "CUDA OOM"
     (failed / "run_state.json").write_text(json.dumps(state))
 
     code = main(["report", str(runs), "--output", str(tmp_path / "out"), "--format", "md", "latex"])

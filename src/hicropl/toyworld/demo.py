@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from hicropl.atomic import pid_is_alive
 from hicropl.data.registry import register_dataset
 from hicropl.data.toyworld.datasets import (
     TOYWORLD_DATASETS,
@@ -75,16 +76,6 @@ class DemoResult:
 
 
 # --- the output folder ------------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def _lock(folder: Path, say: Callable[[str], None]) -> Iterator[None]:
     path = folder / LOCK_FILE
@@ -98,7 +89,7 @@ def _lock(folder: Path, say: Callable[[str], None]) -> Iterator[None]:
             except (OSError, ValueError):
                 owner = {}
             pid, host = owner.get("pid"), owner.get("host")
-            if isinstance(pid, int) and host == me["host"] and not _pid_alive(pid):
+            if isinstance(pid, int) and host == me["host"] and not pid_is_alive(pid):
                 say(f"Removing the stale lock of demo process {pid}, which is no longer running.")
                 path.unlink(missing_ok=True)
                 continue
