@@ -41,7 +41,13 @@ from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.engine.metrics import EvalMetrics
 from hicropl.engine.provenance import environment
 from hicropl.engine.run_checkpoint import load_checkpoint
-from hicropl.engine.run_config import RunConfig, build_run_config, dump_run_config, run_config_to_dict
+from hicropl.engine.run_config import (
+    RunConfig,
+    build_run_config,
+    dump_run_config,
+    resolved_run_config,
+    run_config_to_dict,
+)
 from hicropl.engine.runlog import run_logging
 from hicropl.engine.seeding import seed_everything
 from hicropl.engine.trainer import FitResult, StepCallback, Trainer
@@ -231,6 +237,7 @@ def train(
     """Train ``config`` in the run folder ``output`` (resuming an interrupted run there); returns result.json."""
     dist = init_from_env()
     preflight(config)
+    config = resolved_run_config(config, resolve_device(config.train.device, dist))
     folder = RunFolder.at(output)
     resume = prepare_folder(folder, config, overwrite, dist)
     if dist.is_main:
@@ -391,7 +398,7 @@ def build_result(
             "checksum": backbone.checksum,
         },
         "method_records": _plain(dict(method.runtime.records)),
-        "environment": environment(),
+        "environment": environment(method.device),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
