@@ -16,12 +16,13 @@ from typing import Any
 
 Patch = tuple[str, str, str, int]
 
-# clip/model.py of the IVLP/MaPLe family: the deeper and first-layer prompts are cast to fp16.
+# clip/model.py of the IVLP/MaPLe family: the deeper prompts of the IVLP and the MaPLe blocks (two
+# casts each, both blocks in one file) and the first-layer visual prompts are cast to fp16.
 _DEEP_PROMPT_HALF: Patch = (
     "clip/model.py",
     ".expand(x.shape[1], -1, -1).permute(1, 0, 2).half()",
     ".expand(x.shape[1], -1, -1).permute(1, 0, 2)",
-    2,
+    4,
 )
 _VPT_HALF: Patch = (
     "clip/model.py",
@@ -134,7 +135,7 @@ SPECS: dict[str, AuthorsSpec] = {
             }
         },
         optim={**_SGD, "LR": 0.0035},
-        patches=(_DEEP_PROMPT_HALF, _VPT_HALF),
+        patches=(_DEEP_PROMPT_HALF, _VPT_HALF, _SHARED_CTX_HALF),
     ),
     "promptsrc": AuthorsSpec(
         "muzairkhattak/PromptSRC",
@@ -159,6 +160,7 @@ SPECS: dict[str, AuthorsSpec] = {
         patches=(
             _DEEP_PROMPT_HALF,
             _VPT_HALF,
+            _SHARED_CTX_HALF,
             (
                 "trainers/promptsrc.py",
                 "clip_model_temp = load_clip_to_cpu(cfg, True).float().cuda()",

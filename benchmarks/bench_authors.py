@@ -116,6 +116,17 @@ def prepare(spec: AuthorsSpec, repo: Path, work: Path, patch: bool) -> str:
         return "unknown"
 
 
+def _stand_in_pkg_resources() -> None:
+    """OpenAI's clip.py imports ``packaging`` through setuptools' ``pkg_resources`` (gone from recent
+    setuptools); give it the ``packaging`` module itself when ``pkg_resources`` is missing."""
+    try:
+        importlib.import_module("pkg_resources")
+    except ImportError:
+        import packaging.version
+
+        sys.modules["pkg_resources"] = types.SimpleNamespace(packaging=packaging)  # type: ignore[assignment]
+
+
 def _point_clip_at(weights: Path) -> None:
     """Every copy of OpenAI's clip module the trainer imports loads the random weights."""
     for name in ("clip.clip", "trainers.clip_text.clip"):
@@ -183,6 +194,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix=f"hicropl-authors-{args.method}-"))
     commit = prepare(spec, args.repo.resolve(), work, patch=device.type == "cpu")
     authors_dassl.install(device)
+    _stand_in_pkg_resources()
 
     names = [f"class number {i}" for i in range(args.classes)]
     if spec.descriptions_file:

@@ -4,10 +4,11 @@
 # authors' HiCroPL code at the same shapes in its fp16 when a checkout is given, and writes one JSON
 # (images/s, step time, peak GPU memory, fraction of the GPU's bf16 peak inside the encoders).
 #
-#   bash benchmarks/gpu_check.sh [--authors-repo PATH] [--out DIR] [--dry-run]
+#   bash benchmarks/gpu_check.sh [--authors-repo PATH] [--out DIR] [--dry-run] [--no-install]
 #
 # --dry-run runs the same steps on the CPU at toy shapes (tiny widths, 32 px), to check the plumbing
 # on a machine without a GPU: the CUDA tests then skip, and the JSON says "dry_run": true.
+# --no-install leaves the environment alone and puts src/ on PYTHONPATH instead.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,6 +16,7 @@ root="$(dirname "$here")"
 out="$root/gpu_check_out"
 authors_repo=""
 dry_run=0
+install=1
 python="${PYTHON:-python}"
 
 while [[ $# -gt 0 ]]; do
@@ -22,7 +24,8 @@ while [[ $# -gt 0 ]]; do
     --authors-repo) authors_repo="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,10p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --no-install) install=0; shift ;;
+    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "gpu_check.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -34,7 +37,9 @@ started=$SECONDS
 say() { echo "[gpu_check $((SECONDS - started))s] $*" | tee -a "$log"; }
 
 # 1. Install (no dependencies fetched when torch and open_clip are already there: the GPU hosts are offline).
-if "$python" -c "import torch, open_clip" 2>/dev/null; then
+if [[ $install -eq 0 ]]; then
+  say "install skipped (--no-install)"
+elif "$python" -c "import torch, open_clip" 2>/dev/null; then
   "$python" -m pip install --no-deps --no-build-isolation -e "$root" >>"$log" 2>&1 || say "pip install -e failed; using src/ on PYTHONPATH"
 else
   "$python" -m pip install -e "$root" >>"$log" 2>&1

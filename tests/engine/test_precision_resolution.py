@@ -23,7 +23,7 @@ def test_cpu_resolution() -> None:
     assert resolve_precision("fp32", CPU) == "fp32"
     assert resolve_precision("bf16", CPU) == "bf16"  # honoured, no longer silently fp32
     assert not needs_grad_scaler("bf16", CPU)
-    with pytest.raises(ConfigError, match="fp16.*needs a GPU.*bf16 or fp32"):
+    with pytest.raises(ConfigError, match=r"fp16.*needs a GPU.*bf16 or fp32"):
         resolve_precision("fp16", CPU)
 
 
