@@ -18,7 +18,7 @@ import torch
 _DEVICE = torch.device("cpu")  # set by install()
 
 
-def _unused(*_args: Any, **_kwargs: Any) -> None:
+def unused(*_args: Any, **_kwargs: Any) -> None:
     raise RuntimeError("a Dassl stand-in the benchmark does not provide was called")
 
 
@@ -112,7 +112,7 @@ def install(device: torch.device) -> None:
         "dassl": {},
         "dassl.engine": {"TRAINER_REGISTRY": registry, "TrainerX": TrainerX},
         "dassl.metrics": {"compute_accuracy": compute_accuracy},
-        "dassl.utils": {"load_pretrained_weights": _unused, "load_checkpoint": _unused},
+        "dassl.utils": {"load_pretrained_weights": unused, "load_checkpoint": unused},
         "dassl.optim": {"build_optimizer": build_optimizer, "build_lr_scheduler": build_lr_scheduler},
     }
     for name, attributes in modules.items():

@@ -127,6 +127,24 @@ def _stand_in_pkg_resources() -> None:
         sys.modules["pkg_resources"] = types.SimpleNamespace(packaging=packaging)  # type: ignore[assignment]
 
 
+def _stand_in_scipy() -> None:
+    """TCP's trainer imports ``scipy.io`` and ``scipy.optimize.linear_sum_assignment`` and uses neither;
+    without scipy installed, modules whose names raise when called stand in for them."""
+    try:
+        importlib.import_module("scipy.optimize")
+    except ImportError:
+
+        def attribute(name: str) -> Any:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return authors_dassl.unused
+
+        for name in ("scipy", "scipy.io", "scipy.optimize"):
+            module = types.ModuleType(name)
+            module.__getattr__ = attribute  # type: ignore[method-assign]
+            sys.modules[name] = module
+
+
 def _point_clip_at(weights: Path) -> None:
     """Every copy of OpenAI's clip module the trainer imports loads the random weights."""
     for name in ("clip.clip", "trainers.clip_text.clip"):
@@ -195,6 +213,7 @@ def main() -> None:
     commit = prepare(spec, args.repo.resolve(), work, patch=device.type == "cpu")
     authors_dassl.install(device)
     _stand_in_pkg_resources()
+    _stand_in_scipy()
 
     names = [f"class number {i}" for i in range(args.classes)]
     if spec.descriptions_file:

@@ -46,7 +46,13 @@ else
 fi
 export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}"
 
+# Hard caps (seconds): 120 for the tests and 85 per timed run keep the whole check within 8 minutes
+# with a quick install; a dry run on a CPU gets ten times as long.
+tests_cap=120
+run_cap=85
 if [[ $dry_run -eq 1 ]]; then
+  tests_cap=1200
+  run_cap=850
   device=cpu
   shapes=(--layers 2 --vision-width 64 --text-width 64 --image 32 --n-ctx 2 --depth 2 --boundary 1 --threads 2)
   reps=(--warmup 0 --reps 1)
@@ -69,14 +75,14 @@ fi
 # 2. The CUDA tests (they skip cleanly without a GPU).
 say "cuda tests"
 set +e
-timeout 180 "$python" -m pytest -q -p no:cacheprovider -m cuda "$root/tests/cuda" >>"$log" 2>&1
+timeout "$tests_cap" "$python" -m pytest -q -p no:cacheprovider -m cuda "$root/tests/cuda" >>"$log" 2>&1
 tests_exit=$?
 set -e
 say "cuda tests exit code $tests_exit"
 
 # 3. HiCroPL in bf16 at batch 32, at 50 and at 1000 classes.
 step() {  # step CLASSES JSON
-  timeout 150 "$python" "$here/bench_step.py" --device "$device" --precision bf16 --batch 32 --eval-batch 64 \
+  timeout "$run_cap" "$python" "$here/bench_step.py" --device "$device" --precision bf16 --batch 32 --eval-batch 64 \
     --classes "$1" --skip-naive "${shapes[@]}" "${reps[@]}" --json "$2" >>"$log" 2>&1
 }
 say "bench_step bf16, batch 32, $classes_small classes"
@@ -88,7 +94,7 @@ step "$classes_imagenet" "$out/step_bf16_b32_imagenet.json" || say "bench_step a
 authors_args=()
 if [[ -n "$authors_repo" ]]; then
   authors() {  # authors CLASSES JSON
-    timeout 150 "$python" "$here/bench_authors.py" --method hicropl --repo "$authors_repo" --batch 32 --eval-batch 64 \
+    timeout "$run_cap" "$python" "$here/bench_authors.py" --method hicropl --repo "$authors_repo" --batch 32 --eval-batch 64 \
       --classes "$1" "${authors_device[@]}" "${authors_shapes[@]}" "${reps[@]}" --json "$2" >>"$log" 2>&1
   }
   say "authors' HiCroPL, batch 32, $classes_small classes"
