@@ -1,21 +1,24 @@
-"""The authors' HiCroPL code, timed at the shapes of ``bench_step.py``, for back-to-back comparisons.
+"""A method's authors' trainer, timed at the shapes of ``bench_step.py --method NAME``, back to back.
 
-    git clone https://github.com/zzeoZheng/HiCroPL /tmp/HiCroPL
-    python benchmarks/bench_authors.py --authors-repo /tmp/HiCroPL --json benchmarks/results/bench_authors_cpu.json
+    git clone https://github.com/KaiyangZhou/CoOp /tmp/CoOp
+    python benchmarks/bench_authors.py --method coop --repo /tmp/CoOp --json coop_authors.json
 
-Nothing of the authors' code ships with hicropl. This script copies ``trainers/hicropl.py``,
-``trainers/imagenet_templates.py`` and ``clip/`` from the checkout you name into a temporary folder
-and changes only what a CPU fp32 run needs (each change must match exactly, or the script stops):
+Methods and repositories (:mod:`authors_specs`, with the commit each reference trace was made from):
+CoOp and CoCoOp (KaiyangZhou/CoOp), KgCoOp (htyao89/KgCoOp), TCP
+(htyao89/Textual-based_Class-aware_prompt_tuning), MaPLe and IVLP
+(muzairkhattak/multimodal-prompt-learning), PromptSRC (muzairkhattak/PromptSRC), MMA
+(ZjjConan/Multi-Modal-Adapter), CoPrompt (ShuvenduRoy/CoPrompt), HiCroPL (zzeoZheng/HiCroPL).
 
-* ``.cuda()`` on the frozen CLIP that encodes the descriptions is dropped;
-* the frozen image tower is cast back to fp32 (``build_model`` leaves it in fp16);
-* the ``.half()`` casts of the prompts and of the description embeddings are dropped.
-
-Dassl is not needed: the three names the module imports from it are stand-ins that are never called.
+Nothing of the authors' code ships with hicropl. The trainer file, the files it imports and ``clip/``
+are copied from the checkout you name into a temporary folder, and only the CPU/fp32 patches of
+:mod:`authors_specs` are applied (each must match its expected count, or the script stops). Dassl is
+replaced by the stand-ins of :mod:`authors_dassl`; the trainer's own ``build_model`` builds the
+model, optimiser and frozen features, and its own ``forward_backward`` is the timed training step.
 The CLIP is a random ViT-B/16 (same construction and seed as ``bench_step.py``) saved in OpenAI's
-state-dict format, which the authors' ``clip._download`` is pointed at. The training step follows
-Dassl's order (forward, zero_grad, backward, Adam step); evaluation is ``model.eval()`` on a batch of
-``--eval-batch`` images, which recomputes the class text features for every batch as their code does.
+state-dict format, which the authors' ``clip._download`` is pointed at; it is built in a child
+process so that this process's peak memory is the authors' code alone (it imports neither hicropl
+nor open_clip). Evaluation is the trainer's ``model_inference`` in eval mode on ``--eval-batch``
+images, which recomputes whatever the authors' code recomputes per batch.
 """
 
 from __future__ import annotations
@@ -34,30 +37,13 @@ import tempfile
 import time
 import types
 from pathlib import Path
+from typing import Any
 
 import torch
 
+import authors_dassl
+from authors_specs import SPECS, AuthorsSpec
 from timing import timed
-
-# (file, old, new, expected count): the CPU/fp32 changes, nothing else.
-PATCHES = [
-    ("trainers/hicropl.py", "load_clip_to_cpu(cfg, True).float().cuda()", "load_clip_to_cpu(cfg, True).float()", 1),
-    (
-        "trainers/hicropl.py",
-        "clip_model_temp_image = load_clip_to_cpu_teacher(cfg, True)\n",
-        "clip_model_temp_image = load_clip_to_cpu_teacher(cfg, True).float()\n",
-        1,
-    ),
-    ("trainers/hicropl.py", "self.prompt_learner.fixed_embeddings.half()", "self.prompt_learner.fixed_embeddings", 1),
-    ("clip/model.py", ".permute(1, 0, 2).half()", ".permute(1, 0, 2)", 6),
-    (
-        "clip/model.py",
-        "visual_ctx = img_prompts.expand(x.shape[0], -1, -1).half()",
-        "visual_ctx = img_prompts.expand(x.shape[0], -1, -1)",
-        1,
-    ),
-]
-
 
 _WRITE_WEIGHTS = """
 import copy, sys, torch
@@ -68,22 +54,54 @@ torch.save(random_clip(config, seed=0).model.state_dict(), sys.argv[1])
 """
 
 
-def _check_checkout(repo: Path) -> None:
-    needed = [repo / "trainers" / "hicropl.py", repo / "trainers" / "imagenet_templates.py", repo / "clip" / "model.py"]
-    missing = [str(path) for path in needed if not path.is_file()]
+def _namespace(value: Any) -> Any:
+    if isinstance(value, dict):
+        return types.SimpleNamespace(**{key: _namespace(item) for key, item in value.items()})
+    return value
+
+
+def _with_precision(section: Any, precision: str) -> Any:
+    if not isinstance(section, dict):
+        return section
+    return {key: precision if key == "PREC" else _with_precision(value, precision) for key, value in section.items()}
+
+
+def _cfg(spec: AuthorsSpec, args: argparse.Namespace) -> Any:
+    trainer = _with_precision(spec.trainer_config, args.precision)
+    if args.method == "hicropl":  # the shapes bench_step.py's --n-ctx/--depth/--boundary give the library
+        section = dict(trainer["HICROPL"])
+        section.update(N_CTX=args.n_ctx, PROMPT_DEPTH=args.depth, CROSS_LAYER=args.boundary)
+        trainer["HICROPL"] = section
+    return _namespace(
+        {
+            "TRAINER": trainer,
+            "OPTIM": spec.optim,
+            "INPUT": {"SIZE": (args.image, args.image)},
+            "MODEL": {"BACKBONE": {"NAME": "ViT-B/16"}, "INIT_WEIGHTS": ""},
+            "DATASET": {"NAME": spec.dataset, "SUBSAMPLE_CLASSES": "all", "NUM_SHOTS": 16},
+        }
+    )
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        shutil.copy(source, target)
+
+
+def prepare(spec: AuthorsSpec, repo: Path, work: Path, patch: bool) -> str:
+    """Copy (and with ``patch``, patch) the authors' files into ``work``; returns the checkout's commit."""
+    root = repo / spec.code_root if spec.code_root else repo
+    needed = [spec.trainer_file, "clip", *spec.extra_files]
+    missing = [name for name in needed if not (root / name).exists()]
     if missing:
-        raise SystemExit(
-            f"--authors-repo {repo} is not a checkout of github.com/zzeoZheng/HiCroPL (missing {', '.join(missing)})"
-        )
-
-
-def _prepare(repo: Path, work: Path) -> str:
-    for relative in ("trainers/hicropl.py", "trainers/imagenet_templates.py"):
-        (work / "trainers").mkdir(parents=True, exist_ok=True)
-        shutil.copy(repo / relative, work / relative)
+        raise SystemExit(f"--repo {repo} is not a checkout of github.com/{spec.repository} (missing {missing})")
+    for name in needed:
+        _copy(root / name, work / name)
     (work / "trainers" / "__init__.py").write_text("")
-    shutil.copytree(repo / "clip", work / "clip", ignore=shutil.ignore_patterns("__pycache__"))
-    for relative, old, new, count in PATCHES:
+    for relative, old, new, count in spec.patches if patch else ():
         path = work / relative
         text = path.read_text()
         found = text.count(old)
@@ -91,108 +109,54 @@ def _prepare(repo: Path, work: Path) -> str:
             raise SystemExit(f"{relative}: expected {count} occurrence(s) of {old!r}, found {found}; other commit?")
         path.write_text(text.replace(old, new))
     try:
-        commit = subprocess.run(
+        return subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return commit
+        return "unknown"
 
 
-def _stub_dassl() -> None:
-    def unused(*_args, **_kwargs):
-        raise RuntimeError("Dassl stand-in called; the benchmark does not use the trainer class")
+def _stand_in_pkg_resources() -> None:
+    """OpenAI's clip.py imports ``packaging`` through setuptools' ``pkg_resources`` (gone from recent
+    setuptools); give it the ``packaging`` module itself when ``pkg_resources`` is missing."""
+    try:
+        importlib.import_module("pkg_resources")
+    except ImportError:
+        import packaging.version
 
-    registry = types.SimpleNamespace(register=lambda *a, **k: lambda cls: cls)
-    modules = {
-        "dassl": {},
-        "dassl.engine": {"TRAINER_REGISTRY": registry, "TrainerX": object},
-        "dassl.utils": {"load_pretrained_weights": unused, "load_checkpoint": unused},
-        "dassl.optim": {"build_optimizer": unused, "build_lr_scheduler": unused},
-    }
-    for name, attributes in modules.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attributes)
-        sys.modules[name] = module
+        sys.modules["pkg_resources"] = types.SimpleNamespace(packaging=packaging)  # type: ignore[assignment]
 
 
-def _cfg(args: argparse.Namespace) -> types.SimpleNamespace:
-    ns = types.SimpleNamespace
-    hicropl = ns(
-        N_CTX=args.n_ctx,
-        CTX_INIT="",
-        PROMPT_DEPTH=args.depth,
-        CROSS_LAYER=args.boundary,
-        PREC="fp32",
-        TEACHER_NAME="ViT-B/16",
-        LAMBD=12.0,
-    )
-    return ns(
-        TRAINER=ns(HICROPL=hicropl, IVLP=ns(PREC="fp32")),
-        INPUT=ns(SIZE=(args.image, args.image)),
-        MODEL=ns(BACKBONE=ns(NAME="ViT-B/16"), INIT_WEIGHTS=""),
-        DATASET=ns(NAME="Caltech101"),
-    )
+def _stand_in_scipy() -> None:
+    """TCP's trainer imports ``scipy.io`` and ``scipy.optimize.linear_sum_assignment`` and uses neither;
+    without scipy installed, modules whose names raise when called stand in for them."""
+    try:
+        importlib.import_module("scipy.optimize")
+    except ImportError:
+
+        def attribute(name: str) -> Any:
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return authors_dassl.unused
+
+        for name in ("scipy", "scipy.io", "scipy.optimize"):
+            module = types.ModuleType(name)
+            module.__getattr__ = attribute  # type: ignore[method-assign]
+            sys.modules[name] = module
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--authors-repo", type=Path, required=True, help="a checkout of zzeoZheng/HiCroPL")
-    parser.add_argument("--classes", type=int, default=50)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--eval-batch", type=int, default=16)
-    parser.add_argument("--n-ctx", type=int, default=16)
-    parser.add_argument("--depth", type=int, default=12)
-    parser.add_argument("--boundary", type=int, default=6)
-    parser.add_argument("--image", type=int, default=224)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--commit", default=None, help="record this commit when the checkout has no .git")
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    json_path = Path(args.json).resolve() if args.json else None
-    _check_checkout(args.authors_repo.resolve())
-    work = Path(tempfile.mkdtemp(prefix="hicropl-authors-"))
-    commit = _prepare(args.authors_repo.resolve(), work)
-    _stub_dassl()
+def _point_clip_at(weights: Path) -> None:
+    """Every copy of OpenAI's clip module the trainer imports loads the random weights."""
+    for name in ("clip.clip", "trainers.clip_text.clip"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        module._download = lambda *_a, **_k: str(weights)
 
-    names = [f"class number {i}" for i in range(args.classes)]
-    (work / "gpt_file").mkdir()
-    descriptions = {n: [f"a photo of a {n}.", f"a {n} in the wild."] for n in names}
-    (work / "gpt_file" / "caltech_prompt.json").write_text(json.dumps(descriptions))
-    weights = work / "ViT-B-16-random.pt"
-    # Built in a child process: this process's peak memory must be the authors' code alone (it does
-    # not import hicropl or open_clip either).
-    subprocess.run([sys.executable, "-c", _WRITE_WEIGHTS, str(weights), str(args.image)], check=True)
 
-    os.chdir(work)
-    sys.path.insert(0, str(work))
-    clip_module = importlib.import_module("clip.clip")
-    clip_module._download = lambda *_a, **_k: str(weights)
-    trainer = importlib.import_module("trainers.hicropl")
-    cfg = _cfg(args)
-    clip_model = trainer.load_clip_to_cpu(cfg).float()
-    model = trainer.CustomCLIP(cfg, names, clip_model)
-    for name, param in model.named_parameters():  # the authors' freezing rule
-        param.requires_grad_("prompt_learner" in name and "ZS_image_encoder" not in name)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=0.0025, eps=1e-3, weight_decay=5e-4, foreach=False)
-
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randn(args.batch, 3, args.image, args.image, generator=gen)
-    labels = torch.randint(args.classes, (args.batch,), generator=gen)
-    eval_images = torch.randn(args.eval_batch, 3, args.image, args.image, generator=gen)
-
-    def train_step() -> None:  # Dassl's TrainerX order
-        model.train()
-        loss = model(images, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step_times = timed(train_step, args.warmup, args.reps)
+def _hicropl_components(model: Any, images: torch.Tensor, reps: int) -> dict[str, float]:
+    """HiCroPL's three parts, as the issue's cost table splits them."""
     learner = model.prompt_learner
 
     def frozen_image() -> None:
@@ -207,37 +171,124 @@ def main() -> None:
         text_input, _, text_deeper, _ = learner()
         model.text_encoder(text_input, model.tokenized_prompts, text_deeper).sum().backward()
 
-    components = {
-        "frozen_image_forward": statistics.median(timed(frozen_image, 1, args.reps)),
-        "prompted_image_forward_backward": statistics.median(timed(prompted_image, 1, args.reps)),
-        "text_forward_backward": statistics.median(timed(text, 1, args.reps)),
+    return {
+        "frozen_image_forward": statistics.median(timed(frozen_image, 1, reps)),
+        "prompted_image_forward_backward": statistics.median(timed(prompted_image, 1, reps)),
+        "text_forward_backward": statistics.median(timed(text, 1, reps)),
     }
-    optimizer.zero_grad()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--method", choices=sorted(SPECS), default="hicropl")
+    parser.add_argument("--repo", "--authors-repo", dest="repo", type=Path, required=True, help="the authors' checkout")
+    parser.add_argument("--classes", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--eval-batch", type=int, default=16)
+    parser.add_argument("--n-ctx", type=int, default=16, help="HiCroPL only (others: published sizes)")
+    parser.add_argument("--depth", type=int, default=12, help="HiCroPL only")
+    parser.add_argument("--boundary", type=int, default=6, help="HiCroPL only")
+    parser.add_argument("--image", type=int, default=224)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (patched to fp32) or cuda: the authors' code as published, in --precision fp16 (their PREC)",
+    )
+    parser.add_argument("--precision", choices=["fp32", "fp16", "amp"], default=None, help="default: fp32 on cpu")
+    parser.add_argument("--commit", default=None, help="record this commit when the checkout has no .git")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if args.precision is None:
+        args.precision = "fp16" if device.type == "cuda" else "fp32"
+    if device.type == "cpu" and args.precision != "fp32":
+        raise SystemExit("on the CPU the authors' code runs patched to fp32 only")
+    spec = SPECS[args.method]
+    json_path = Path(args.json).resolve() if args.json else None
+    work = Path(tempfile.mkdtemp(prefix=f"hicropl-authors-{args.method}-"))
+    commit = prepare(spec, args.repo.resolve(), work, patch=device.type == "cpu")
+    authors_dassl.install(device)
+    _stand_in_pkg_resources()
+    _stand_in_scipy()
+
+    names = [f"class number {i}" for i in range(args.classes)]
+    if spec.descriptions_file:
+        descriptions = {n: [f"a photo of a {n}.", f"a {n} in the wild."] for n in names}
+        (work / spec.descriptions_file).parent.mkdir(parents=True, exist_ok=True)
+        (work / spec.descriptions_file).write_text(json.dumps(descriptions))
+    weights = work / "ViT-B-16-random.pt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), *sys.path])}
+    subprocess.run([sys.executable, "-c", _WRITE_WEIGHTS, str(weights), str(args.image)], check=True, env=env)
+
+    os.chdir(work)
+    sys.path.insert(0, str(work))
+    module_name = spec.trainer_file.removesuffix(".py").replace("/", ".")
+    importlib.import_module("clip.clip")
+    trainer_module = importlib.import_module(module_name)
+    _point_clip_at(weights)
+    trainer = getattr(trainer_module, spec.trainer_class)(_cfg(spec, args), names)
+    params = [p for p in trainer.model.parameters() if p.requires_grad]
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(args.batch, 3, args.image, args.image, generator=gen).to(device)
+    labels = torch.randint(args.classes, (args.batch,), generator=gen).to(device)
+    eval_images = torch.randn(args.eval_batch, 3, args.image, args.image, generator=gen).to(device)
+    batch = {"img": [images, images.flip(-1)] if spec.two_views else images, "label": labels}
+    losses: list[float] = []
+
+    def train_step() -> None:  # one Dassl run_epoch iteration
+        trainer.set_model_mode("train")
+        losses.append(float(trainer.forward_backward(batch)["loss"]))
+
+    step_times = timed(train_step, args.warmup, args.reps)
+    if not all(map(lambda loss: loss == loss and abs(loss) != float("inf"), losses)):
+        raise SystemExit(f"{args.method}: the authors' training step gave a non-finite loss {losses}")
+    components = _hicropl_components(trainer.model, images, args.reps) if args.method == "hicropl" else None
+    for optimizer in trainer._optims.values():
+        if optimizer is not None:
+            optimizer.zero_grad()
 
     def evaluate() -> None:
-        model.eval()
+        trainer.set_model_mode("eval")
         with torch.no_grad():
-            model(eval_images)
+            trainer.model_inference(eval_images)
 
     eval_times = timed(evaluate, 1, args.reps)
-    result = {
+    result: dict[str, Any] = {
+        "method": args.method,
         "train_step_s": {"min": min(step_times), "median": statistics.median(step_times)},
-        "components_s": components,
+        "train_images_per_s": args.batch / statistics.median(step_times),
         "eval_images_per_s": {
             "best": args.eval_batch / min(eval_times),
             "median": args.eval_batch / statistics.median(eval_times),
         },
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "trainable_parameters": sum(p.numel() for p in params),
+        "losses": losses,
         "setup": {
             **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "json"},
+            "repository": spec.repository,
             "authors_commit": args.commit or commit,
-            "patches": [f"{relative}: {old!r} -> {new!r}" for relative, old, new, _ in PATCHES],
+            "trace_commit": spec.commit,
+            "trainer": f"{spec.trainer_file}:{spec.trainer_class}",
+            "optimizer": spec.optim,
+            "published_batch": spec.published_batch,
+            "patches": [f"{relative}: {old!r} -> {new!r}" for relative, old, new, _ in spec.patches]
+            if device.type == "cpu"
+            else [],
             "torch": torch.__version__,
             "machine": platform.machine(),
             "date": time.strftime("%Y-%m-%d"),
         },
     }
+    if components is not None:
+        result["components_s"] = components
+    if device.type == "cuda":
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     print(json.dumps(result, indent=2))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,16 @@
-"""Speed and memory of HiCroPL (``paper`` variant) on a random CLIP of given shapes.
+"""Speed and memory of a method (default HiCroPL, ``paper`` variant) on a random CLIP of given shapes.
 
-Defaults are the shapes of the authors' cost table (issue 9): ViT-B/16 (vision 768/12 layers/224 px/
-patch 16, text 512/12 layers), 50 classes, m=16, D=12, k=6, training batch 4, fp32.
+Defaults are the shapes of the authors' cost table: ViT-B/16 (vision 768/12 layers/224 px/patch 16,
+text 512/12 layers), 50 classes, training batch 4, fp32. HiCroPL runs with m=16, D=12, k=6 (``--n-ctx``,
+``--depth``, ``--boundary``); every other ``--method`` with its published prompt sizes (its config
+defaults), the shapes ``bench_authors.py --method NAME`` gives the authors' code.
 
     python benchmarks/bench_step.py --json benchmarks/results/bench_step_cpu.json
+    python benchmarks/bench_step.py --method maple --skip-naive --json maple.json
+    python benchmarks/bench_step.py --precision bf16 --skip-naive --json bf16.json
+
+``--precision bf16`` runs the training step and evaluation under the library's single autocast
+(``hicropl.precision``), on the CPU as on a GPU.
 
 ``naive`` repeats the figures in the same process with shared-prefix encoding, text truncation,
 image query pruning, the fused QuickGELU MLP and per-evaluation class-feature caching switched off.
@@ -26,7 +33,11 @@ from hicropl.clip.encoders import ImagePrompts, TextPrompts
 from hicropl.clip.random import random_clip
 from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.methods import ClassSet, build_method
+from hicropl.precision import autocast
 from timing import timed
+
+# Methods whose training step is timed (the zero-shot and linear-probe baselines have none).
+TRAINED_METHODS = ("hicropl", "coop", "cocoop", "kgcoop", "tcp", "maple", "ivlp", "promptsrc", "mma", "coprompt")
 
 
 def _flops(fn: Callable[[], object]) -> int:
@@ -66,12 +77,10 @@ def build(args: argparse.Namespace, device: torch.device):
     backbone = random_clip(config, seed=0, device=device)
     names = tuple(f"class number {i}" for i in range(args.classes))
     classes = ClassSet(names, descriptions={n: [f"a photo of a {n}.", f"a {n} in the wild."] for n in names})
-    method = build_method(
-        "hicropl",
-        backbone,
-        classes,
-        {"n_ctx": args.n_ctx, "depth": args.depth, "boundary": args.boundary},
+    method_config = (
+        {"n_ctx": args.n_ctx, "depth": args.depth, "boundary": args.boundary} if args.method == "hicropl" else {}
     )
+    method = build_method(args.method, backbone, classes, method_config)
     return backbone, method
 
 
@@ -86,16 +95,22 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
     images = torch.randn(args.batch, 3, args.image, args.image, generator=gen).to(device)
     labels = torch.randint(args.classes, (args.batch,), generator=gen).to(device)
     eval_images = torch.randn(args.eval_batch, 3, args.image, args.image, generator=gen).to(device)
+    second_view = images.flip(-1) if method.takes_second_view else None
     params = method.trainable_parameters()
     optimizer = torch.optim.Adam(params, lr=0.0025, eps=1e-3, weight_decay=5e-4, foreach=False)
     method.train()
+    precision = args.precision
 
     def train_step() -> None:  # the engine's order: gradients are freed right after the update
-        method(images, labels).loss.backward()
+        with autocast(precision, device):
+            loss = method(images, labels, second_view=second_view).loss
+        loss.float().backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     step_times = timed(train_step, args.warmup, args.reps)
+    if args.method != "hicropl":  # the component split below is HiCroPL's
+        return _evaluation(args, backbone, method, eval_images, naive, step_times, train_step)
 
     def frozen_image() -> None:
         with torch.no_grad():
@@ -113,23 +128,37 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
         with torch.no_grad():
             backbone.model.encode_image(images)
 
-    components = {
-        "open_clip_image_forward": statistics.median(timed(open_clip_image, 1, args.reps)),
-        "frozen_image_forward": statistics.median(timed(frozen_image, 1, args.reps)),
-        "prompted_image_forward_backward": statistics.median(timed(prompted_image, 1, args.reps)),
-        "text_forward_backward": statistics.median(timed(text, 1, args.reps)),
-    }
+    with autocast(precision, device):
+        components = {
+            "open_clip_image_forward": statistics.median(timed(open_clip_image, 1, args.reps)),
+            "frozen_image_forward": statistics.median(timed(frozen_image, 1, args.reps)),
+            "prompted_image_forward_backward": statistics.median(timed(prompted_image, 1, args.reps)),
+            "text_forward_backward": statistics.median(timed(text, 1, args.reps)),
+        }
+        components_flops = {  # for the fraction of the hardware's peak the encoders reach
+            "prompted_image_forward_backward": _flops(prompted_image),
+            "text_forward_backward": _flops(text),
+        }
     optimizer.zero_grad(set_to_none=True)
+    result = _evaluation(args, backbone, method, eval_images, naive, step_times, train_step)
+    result["components_s"] = components
+    result["components_flops"] = components_flops
+    return result
+
+
+def _evaluation(args, backbone, method, eval_images, naive: bool, step_times, train_step) -> dict[str, object]:
+    """Evaluation throughput (plain, and with the frozen image features cached), class features, FLOPs."""
+    precision, device = args.precision, backbone.device
 
     def naive_batch() -> None:  # class features recomputed for every batch, as the authors' code does
         method.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast(precision, device):
             method(eval_images)
 
     def eval_times(frozen: torch.Tensor | None) -> list[float]:
         # One evaluation computes the class features once (timed separately below) and then runs
         # batches; over a test set of thousands of images that one-off cost vanishes per image.
-        with method.evaluating():
+        with autocast(precision, device), method.evaluating():
             return timed(lambda: method(eval_images, frozen_image=frozen), 1, args.reps)
 
     if naive:
@@ -137,16 +166,18 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
         cached_times = plain_times
     else:
         plain_times = eval_times(None)
-        with torch.no_grad():
+        with torch.no_grad(), autocast(precision, device):
             cached = backbone.encode_image(eval_images, normalize=True)
         cached_times = eval_times(cached)
-    method.eval()
-    with torch.no_grad():
-        class_feature_s = statistics.median(timed(method.class_features, 1, args.reps))
-    method.train()
+    class_feature_s = None
+    if method.caches_class_features:  # CoCoOp's class features depend on the image
+        method.eval()
+        with torch.no_grad(), autocast(precision, device):
+            class_feature_s = statistics.median(timed(method.class_features, 1, args.reps))
+        method.train()
     result: dict[str, object] = {
         "train_step_s": {"min": min(step_times), "median": statistics.median(step_times)},
-        "components_s": components,
+        "train_images_per_s": args.batch / statistics.median(step_times),
         "eval_images_per_s": {
             "best": args.eval_batch / min(plain_times),
             "median": args.eval_batch / statistics.median(plain_times),
@@ -156,7 +187,7 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
         "flops_train_step": _flops(train_step),
         "flops_test_image": _eval_flops(method, eval_images, naive) // args.eval_batch,
     }
-    optimizer.zero_grad(set_to_none=True)
+    text_encoder = backbone.text_encoder
     text_encoder.share_prefix = True
     text_encoder.truncate = True
     backbone.image_encoder.prune_queries = True
@@ -166,6 +197,8 @@ def measure(args: argparse.Namespace, backbone, method, naive: bool) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--method", choices=TRAINED_METHODS, default="hicropl")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--image", type=int, default=224)
     parser.add_argument("--patch", type=int, default=16)
@@ -174,9 +207,9 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=50)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--eval-batch", type=int, default=16)
-    parser.add_argument("--n-ctx", type=int, default=16)
-    parser.add_argument("--depth", type=int, default=12)
-    parser.add_argument("--boundary", type=int, default=6)
+    parser.add_argument("--n-ctx", type=int, default=16, help="HiCroPL only (others: published sizes)")
+    parser.add_argument("--depth", type=int, default=12, help="HiCroPL only")
+    parser.add_argument("--boundary", type=int, default=6, help="HiCroPL only")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--reps", type=int, default=3)
@@ -195,6 +228,8 @@ def main() -> None:
     backbone.image_encoder.gradient_checkpointing = args.gradient_checkpointing
     optimized = measure(args, backbone, method, naive=False)
     optimized["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.type == "cuda":
+        optimized["peak_gpu_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     optimized["setup"] = {
         **{k: v for k, v in vars(args).items() if k != "json"},
         "host_allocator_tuned": allocator_tuned,
@@ -211,17 +246,24 @@ def main() -> None:
         return
     optimized["naive"] = measure(args, backbone, method, naive=True)
     naive = optimized["naive"]
-    rows = [
-        ("train step (median s)", optimized["train_step_s"]["median"], naive["train_step_s"]["median"]),
-        ("frozen image fwd (s)", *(r["components_s"]["frozen_image_forward"] for r in (optimized, naive))),
-        (
-            "prompted image fwd+bwd (s)",
-            *(r["components_s"]["prompted_image_forward_backward"] for r in (optimized, naive)),
-        ),
-        ("text fwd+bwd (s)", *(r["components_s"]["text_forward_backward"] for r in (optimized, naive))),
+    rows = [("train step (median s)", optimized["train_step_s"]["median"], naive["train_step_s"]["median"])]
+    if "components_s" in optimized:
+        rows += [
+            ("frozen image fwd (s)", *(r["components_s"]["frozen_image_forward"] for r in (optimized, naive))),
+            (
+                "prompted image fwd+bwd (s)",
+                *(r["components_s"]["prompted_image_forward_backward"] for r in (optimized, naive)),
+            ),
+            ("text fwd+bwd (s)", *(r["components_s"]["text_forward_backward"] for r in (optimized, naive))),
+        ]
+    nan = float("nan")
+    rows += [
         ("eval images/s (median)", optimized["eval_images_per_s"]["median"], naive["eval_images_per_s"]["median"]),
-        ("eval images/s, cached frozen", optimized["eval_images_per_s_cached"], float("nan")),
-        ("eval class features, once (s)", optimized["eval_class_features_s"], naive["eval_class_features_s"]),
+        ("eval images/s, cached frozen", optimized["eval_images_per_s_cached"], nan),
+        (
+            "eval class features, once (s)",
+            *(nan if r["eval_class_features_s"] is None else r["eval_class_features_s"] for r in (optimized, naive)),
+        ),
         ("GFLOP per train step", optimized["flops_train_step"] / 1e9, naive["flops_train_step"] / 1e9),
     ]
     print(f"{'':32s} {'optimised':>12s} {'naive':>12s}")

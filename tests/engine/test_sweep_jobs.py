@@ -7,9 +7,11 @@ import sys
 import types
 from pathlib import Path
 
+import torch
+
 import hicropl
 from hicropl.engine.job import JOB_FILE, main, train_from_file
-from hicropl.engine.run_config import load_run_config
+from hicropl.engine.run_config import load_run_config, resolved_run_config
 from hicropl.engine.sweep import SweepConfig, job_command, load_sweep, plan, run_local, run_on_gpus, submit_slurm
 from hicropl.results.run_folder import RunFolder
 
@@ -99,7 +101,11 @@ def test_a_gpu_job_trains_in_a_subprocess(tmp_path: Path, data_root: Path, tiny_
         jobs[0].output / "train.out"
     ).read_text()
     assert RunFolder.at(jobs[0].output).is_finished()
-    assert load_run_config(RunFolder.at(jobs[0].output).config) == jobs[0].config
+    # config.yaml holds the job's settings as they ran: device and precision resolved
+    ran = resolved_run_config(
+        jobs[0].config, torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    )
+    assert load_run_config(RunFolder.at(jobs[0].output).config) == ran
     assert job_command(jobs[0].output / JOB_FILE, jobs[0].output)[1:3] == ["-m", "hicropl.engine.job"]
 
 

@@ -64,7 +64,11 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
         "--output", help="the run folder (default: runs/<protocol>/<label or method>/<dataset>/shots_K/seed_S)"
     )
     parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="mixed precision on CUDA")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="auto (default): bf16 on a GPU that has it, else fp32; bf16 also runs on the CPU; fp16 is GPU-only",
+    )
     add_set_flag(parser, "optim.lr=0.001")
     add_fallback_flags(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from hicropl.clip.features import default_cache_dir
@@ -144,6 +145,11 @@ def existing_run_folder(run_dir: str | Path) -> RunFolder:
     return folder
 
 
+def _recorded_device_here(recorded: str) -> str:
+    """config.yaml records the device the run trained on; a run trained on a GPU restores on a CPU-only host."""
+    return "auto" if recorded.startswith("cuda") and not torch.cuda.is_available() else recorded
+
+
 def restore_run(
     run_dir: str | Path,
     *,
@@ -163,9 +169,11 @@ def restore_run(
         config,
         clip=clip or config.clip,
         data=dataclasses.replace(config.data, root=data_root or config.data.root),
-        train=dataclasses.replace(config.train, device=device or config.train.device),
+        train=dataclasses.replace(config.train, device=device or _recorded_device_here(config.train.device)),
     )
     torch_device = resolve_device(config.train.device, dist or DistInfo())
+    if torch_device.type == "cpu" and config.train.precision == "fp16":  # a GPU run evaluated on a CPU
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, precision="fp32"))
     tune_host_allocator_for(torch_device, config.train.tune_host_allocator)
     backbone = load_backbone(config.clip, torch_device)
     backbone.reference_order = config.train.reference_order  # evaluate in the order the run trained in

@@ -45,7 +45,12 @@ from hicropl.engine.host_allocator import tune_host_allocator_for
 from hicropl.engine.metrics import EvalMetrics
 from hicropl.engine.provenance import environment
 from hicropl.engine.run_checkpoint import load_checkpoint
-from hicropl.engine.run_config import RunConfig, dump_run_config, run_config_to_dict
+from hicropl.engine.run_config import (
+    RunConfig,
+    dump_run_config,
+    resolved_run_config,
+    run_config_to_dict,
+)
 from hicropl.engine.run_guard import FolderGuard, guarded_folder
 from hicropl.engine.runlog import FILE_ONLY, run_logging
 from hicropl.engine.seeding import seed_everything
@@ -242,6 +247,7 @@ def train(
     """Train ``config`` in the run folder ``output`` (resuming an interrupted run there); returns result.json."""
     dist = init_from_env()
     preflight(config)
+    config = resolved_run_config(config, resolve_device(config.train.device, dist))
     folder = RunFolder.at(output)
     check_output(folder)
     with _guarded_run(folder, config, overwrite, quiet, dist) as (guard, stop, resume, writer):
@@ -433,7 +439,7 @@ def build_result(
             "checksum": backbone.checksum,
         },
         "method_records": _plain(dict(method.runtime.records)),
-        "environment": environment(),
+        "environment": environment(method.device),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 import yaml
 
 from hicropl.errors import ConfigError
 from hicropl.methods.base import MethodConfig, get_method_class
-from hicropl.precision import Precision
+from hicropl.precision import Precision, resolve_precision
 from hicropl.typed_config import apply_overrides, from_dict, require, to_dict
 
 
@@ -89,7 +90,8 @@ class TrainConfig:
     batch_size: int = 32  # global: split over DDP processes
     eval_batch_size: int = 500
     grad_accum: int = 1
-    precision: Precision = "bf16"  # low precision on CUDA only; the CPU always runs fp32
+    # auto: bf16 on a GPU that has it, else fp32; bf16 is honoured on the CPU when asked for (see precision.py)
+    precision: Precision = "auto"
     selection: Literal["last", "best_val"] = "last"
     # Data-loader worker processes; the default, min(4, CPUs), avoids torch's warning on small machines.
     num_workers: int = field(default_factory=default_num_workers)
@@ -296,6 +298,12 @@ def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
         "clip": config.clip,
         "label": config.label,
     }
+
+
+def resolved_run_config(config: RunConfig, device: torch.device) -> RunConfig:
+    """``config`` as it runs on ``device``: what config.yaml records (the device and precision that ran)."""
+    train = replace(config.train, device=str(device), precision=resolve_precision(config.train.precision, device))
+    return replace(config, train=train)
 
 
 def dump_run_config(config: RunConfig) -> str:

@@ -4,8 +4,12 @@ Vision-Language Models", CVPR 2022).
 A light meta-net ``Linear(e, e // 16) -> ReLU -> Linear(e // 16, d_text)`` maps each image's
 L2-normalised CLIP feature (``e`` = CLIP's embedding width, 512 for ViT-B/16) to a bias ``pi(x)``
 added to every context vector: the class prompts become ``[SOS] v_1+pi(x) ... v_m+pi(x) [CLASS] . [EOT]``
-and so the class text features depend on the image. Text is therefore encoded per image; ``chunk``
-images are encoded together (``chunk * C`` sequences) to bound memory.
+and so the class text features depend on the image. Text is therefore encoded per image: each image's
+``C`` class prompts in one text-encoder call whose context ``[SOS] v_1+pi(x) ... v_m+pi(x)`` is shared by
+all ``C`` sequences, so it is computed once per image and layer (the encoder's shared-prefix path) and
+only the class-name positions run per class. Activations then grow with ``m + C * (name length)`` rows
+per image instead of ``C * (m + name length)``. With the shared prefix off (benchmarks) or in the
+authors' operation order, ``chunk`` images are encoded together as ``chunk * C`` whole sequences.
 
 This is the authors' code as it behaves (KaiyangZhou/CoOp at ``ff61507``, ``trainers/cocoop.py``;
 checked against its golden trace in ``tests/fixtures/reference_traces/cocoop``): word initialisation
@@ -38,7 +42,8 @@ class CoCoOpConfig(MethodConfig):
     # is the number of its words (cocoop.py:78): leave it null or give that number.
     n_ctx: int | None = None
     ctx_init: str = "a photo of a"  # CTX_INIT of vit_b16_c4_ep10_batch1_ctxv1.yaml ("" = N(0, 0.02))
-    chunk: int = 8  # images whose class prompts are encoded in one text-encoder call (memory only)
+    # Images whose class prompts are encoded in one text-encoder call when the shared prefix is off (memory only)
+    chunk: int = 8
 
     def __post_init__(self) -> None:
         require(self.n_ctx is None or self.n_ctx >= 1, "n_ctx", f"must be >= 1, got {self.n_ctx}")
@@ -106,6 +111,10 @@ class CoCoOp(ClassPromptTokens[CoCoOpConfig]):
         batch, m, width = contexts.shape
         tokens = self.tokenized_prompts
         count = tokens.shape[0]
+        if self.backbone.text_encoder.share_prefix and not self.backbone.reference_order:
+            # One image's context is one [m, d] first-layer prompt: the encoder shares it over the classes.
+            per_image = [self.backbone.encode_text(tokens, TextPrompts(layers=[context])) for context in contexts]
+            return F.normalize(torch.stack(per_image).float(), dim=-1)
         per_sequence = contexts.unsqueeze(1).expand(batch, count, m, width).reshape(batch * count, m, width)
         text = self.backbone.encode_text(tokens.repeat(batch, 1), TextPrompts(layers=[per_sequence]))
         return F.normalize(text.float(), dim=-1).view(batch, count, -1)
