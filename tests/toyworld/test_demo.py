@@ -67,11 +67,12 @@ def test_each_run_prints_the_train_command_that_reproduces_its_config(
 ) -> None:
     import shlex
 
+    import torch
     import yaml
 
     from hicropl.cli import build_parser
     from hicropl.cli.common import run_config
-    from hicropl.engine.run_config import dump_run_config
+    from hicropl.engine.run_config import dump_run_config, resolved_run_config
 
     result, text = _demo(tmp_path / "demo", mini_root, mini_glyphs)
     commands = [line.split("rerun by hand: ", 1)[1] for line in text.splitlines() if "rerun by hand: " in line]
@@ -82,5 +83,8 @@ def test_each_run_prints_the_train_command_that_reproduces_its_config(
             words[:2] == ["hicropl", "train"] and "--clip" in words and words[words.index("--clip") + 1] == "toyworld"
         )
         args = build_parser().parse_args(words[1:])
-        rebuilt = yaml.safe_load(dump_run_config(run_config(args, args.method)))
+        # config.yaml records what ran (device, precision): resolve the command's config the same way.
+        rebuilt = yaml.safe_load(
+            dump_run_config(resolved_run_config(run_config(args, args.method), torch.device("cpu")))
+        )
         assert rebuilt == yaml.safe_load((run / "config.yaml").read_text("utf-8"))
