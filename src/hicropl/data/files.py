@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from hicropl.data.types import Datum
 from hicropl.errors import DataError
@@ -44,3 +45,11 @@ def check_images_exist(data: Iterable[Datum], *, what: str = "", fix: str = "") 
     subject = f" listed by {what}" if what else ""
     remedy = fix or "download or re-extract the dataset so that every listed image exists (see DATASETS.md)"
     raise DataError(f"{len(missing)} of {total} images{subject} are missing:\n  {shown}{more}\nFix: {remedy}")
+
+
+def read_text_lines(file: Path, fix: str, encoding: str = "utf-8-sig") -> list[str]:
+    """The lines of a user-supplied text file; unreadable or not UTF-8 is a DataError naming it and ``fix``."""
+    try:
+        return file.read_text(encoding=encoding).splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {file}: {exc}; {fix}") from exc

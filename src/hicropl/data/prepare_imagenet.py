@@ -26,6 +26,7 @@ from pathlib import Path
 
 from hicropl.atomic import atomic_write_text
 from hicropl.data import resources
+from hicropl.data.files import read_text_lines
 from hicropl.data.registry import get_dataset_spec
 from hicropl.errors import DataError
 
@@ -83,10 +84,7 @@ def read_meta_mapping(file: Path) -> dict[int, str]:
     """``{ILSVRC2012_ID: wnid}`` from the devkit's ``meta.mat`` (needs scipy) or a text/CSV file."""
     if file.suffix.lower() == ".mat":
         return _read_meta_mat(file)
-    try:
-        lines = file.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read the id-to-wnid file {file}: {exc}") from exc
+    lines = read_text_lines(file, "it should be UTF-8 text of '<ILSVRC2012_ID> <wnid>' lines")
     mapping: dict[int, str] = {}
     for number, line in enumerate(lines, start=1):
         tokens = [t for t in re.split(r"[,\s]+", line.strip()) if t]
@@ -120,10 +118,7 @@ def _read_meta_mat(file: Path) -> dict[int, str]:
 def read_devkit_ground_truth(file: Path, meta: Path) -> dict[str, str]:
     """``{image file name: wnid}`` from ``ILSVRC2012_validation_ground_truth.txt`` and the id mapping."""
     mapping = read_meta_mapping(meta)
-    try:
-        lines = file.read_text(encoding="utf-8").split()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {file}: {exc}") from exc
+    lines = [token for line in read_text_lines(file, "pass the devkit's ground-truth file") for token in line.split()]
     labels: dict[str, str] = {}
     for number, token in enumerate(lines, start=1):
         if not token.isdigit() or int(token) not in mapping:

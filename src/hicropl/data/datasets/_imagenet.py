@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hicropl.data import resources
 from hicropl.data.datasets._common import find_dir, finish, list_class_folders, list_images
+from hicropl.data.files import read_text_lines
 from hicropl.data.types import DatasetSplits, Datum
 from hicropl.errors import DataError
 
@@ -20,10 +21,7 @@ def classnames_for(dataset_dir: Path) -> tuple[list[tuple[str, str]], str]:
     """``[(wnid, name), ...]`` in file order and where it came from."""
     local = dataset_dir / "classnames.txt"
     if local.is_file():
-        try:
-            lines = local.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"cannot read {local}: {exc}; replace it with CoOp's classnames.txt or delete it") from exc
+        lines = read_text_lines(local, "replace it with CoOp's classnames.txt or delete it", encoding="utf-8")
         return resources.parse_imagenet_classnames(lines, str(local)), str(local)
     return resources.imagenet_classnames(), "imagenet_classnames.txt (shipped with hicropl)"
 

@@ -26,7 +26,7 @@ from typing import Literal
 from hicropl.data import resources
 from hicropl.data.datasets.own_listing import OwnListing, list_csv, list_folder
 from hicropl.data.datasets.own_split import own_split
-from hicropl.data.files import check_images_exist
+from hicropl.data.files import check_images_exist, read_text_lines
 from hicropl.data.spec import DatasetSpec
 from hicropl.data.types import DatasetSplits
 from hicropl.errors import DataError
@@ -106,10 +106,7 @@ def read_classnames(keys: list[str], folder: Path) -> list[str]:
 
 
 def _names_from_file(keys: list[str], file: Path) -> list[str]:
-    try:
-        lines = file.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {file}: {exc}; save it as UTF-8 text") from exc
+    lines = read_text_lines(file, "save it as UTF-8 text")
     table: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
