@@ -42,12 +42,12 @@ def _run(command: list[str], log: Path) -> None:
         subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False)
 
 
-def measure(methods: list[str], repos: Path, out: Path, rounds: int, threads: int) -> None:
+def measure(methods: list[str], repos: Path, out: Path, rounds: int, threads: int, first: int = 1) -> None:
     out.mkdir(parents=True, exist_ok=True)
     log = out / "run.log"
     for method in methods:
         repo = repos / SPECS[method].repository.split("/")[1]
-        for i in range(1, rounds + 1):
+        for i in range(first, rounds + 1):
             started = time.perf_counter()
             ours = [sys.executable, str(HERE / "bench_step.py"), "--method", method, "--skip-naive"]
             _run([*ours, "--threads", str(threads), "--json", str(out / f"{method}_ours_run{i}.json")], log)
@@ -98,12 +98,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--first-round", type=int, default=1, help="add rounds FIRST..ROUNDS to JSONs already in --out")
     args = parser.parse_args()
     if not args.table_only:
         if args.repos is None:
             parser.error("--repos is needed unless --table-only")
         started = time.perf_counter()
-        measure(args.methods, args.repos, args.out, args.rounds, args.threads)
+        measure(args.methods, args.repos, args.out, args.rounds, args.threads, args.first_round)
         print(f"measured in {time.perf_counter() - started:.0f} s")
     print(table(args.methods, args.out, args.rounds))
 
