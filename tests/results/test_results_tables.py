@@ -13,6 +13,7 @@ import pytest
 from hicropl.results import build_tables, find_runs, make_report
 from hicropl.results.record import evaluation_name, harmonic_mean
 from hicropl.results.render import to_markdown
+from tests.results.run_folders import write_run
 
 
 def _run(
@@ -27,20 +28,7 @@ def _run(
     created: str = "2025-01-01T00:00:00+00:00",
 ) -> Path:
     folder = root / protocol / method / dataset / f"shots_{shots}" / f"seed_{seed}"
-    folder.mkdir(parents=True)
-    evaluations = {name: {"name": name, "accuracy": value} for name, value in scores.items()}
-    result = {
-        "method": method,
-        "variant": variant,
-        "dataset": dataset,
-        "protocol": protocol,
-        "shots": shots,
-        "seed": seed,
-        "evaluations": evaluations,
-        "created": created,
-    }
-    (folder / "result.json").write_text(json.dumps(result))
-    return folder
+    return write_run(folder, method, dataset, protocol, seed, scores, shots=shots, variant=variant, created=created)
 
 
 def _b2n(root, method, dataset, seed, base, novel, variant=None, created="2025-01-01T00:00:00+00:00"):
